@@ -1,0 +1,16 @@
+import { MessagingHealthModule, messagingLoggerModule, MessagingModule, MetricsController, type MessagingSettings } from '@app/messaging';
+import { DynamicModule, Module } from '@nestjs/common';
+import { HealthController } from './health/health.controller';
+import { ProcessedMessagesHandler, SIMULATED_FAILURES } from './processing/processed-messages.handler';
+
+@Module({})
+export class ConsumerModule {
+  static forRoot(settings: MessagingSettings, simulatedFailures: boolean): DynamicModule {
+    return {
+      module: ConsumerModule,
+      imports: [messagingLoggerModule(settings, 'consumer'), MessagingModule.forRoot({ ...settings, withConsumer: true }), MessagingHealthModule],
+      controllers: [HealthController, MetricsController],
+      providers: [{ provide: SIMULATED_FAILURES, useValue: simulatedFailures }, ProcessedMessagesHandler],
+    };
+  }
+}

@@ -1,0 +1,29 @@
+import { attemptOf, Idempotent, MESSAGING_CONSUMER, MESSAGING_SETTINGS, RedisEffect, type MessageEnvelope, type MessagingSettings } from '@app/messaging';
+import { RabbitPayload, RabbitRequest, RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { ConsumeMessage } from 'amqplib';
+import { shouldSimulateFailure, SimulatedFailure } from './simulated-failure';
+
+export const SIMULATED_FAILURES = Symbol('SIMULATED_FAILURES');
+
+/**
+ * The reference handler. Its effect is one entry in the `messaging:processed` stream (fields id and
+ * type), returned as a RedisEffect so the guard writes it in the same script as the done mark: each
+ * accepted message leaves exactly one entry however often it is delivered. golevelup acknowledges
+ * the delivery only after that script succeeded.
+ */
+@Injectable()
+export class ProcessedMessagesHandler {
+  constructor(
+    @Inject(MESSAGING_SETTINGS) private readonly settings: MessagingSettings,
+    @Inject(SIMULATED_FAILURES) private readonly simulatedFailures: boolean,
+  ) {}
+
+  @RabbitSubscribe({ name: MESSAGING_CONSUMER })
+  @Idempotent({ mode: 'atomic' })
+  async handle(@RabbitPayload() message: MessageEnvelope, @RabbitRequest() delivery: ConsumeMessage): Promise<RedisEffect> {
+    const attempt = attemptOf(delivery);
+    if (this.simulatedFailures && shouldSimulateFailure(message, attempt)) throw new SimulatedFailure(message.id, attempt);
+    return RedisEffect.of(['XADD', this.settings.names.processedStream, '*', 'id', message.id, 'type', message.type]);
+  }
+}

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { createEnvelope, MessageNotAcceptedError, messageIdForIdempotencyKey, ReliablePublisher } from '@app/messaging';
+import { BadRequestException, Body, Controller, HttpCode, Post, Req, Res, ServiceUnavailableException, UnsupportedMediaTypeException } from '@nestjs/common';
+import { ApiHeader, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { correlationIdOf } from './correlation-id';
+import { SendMessageDto, SendMessageResponseDto } from './send-message.dto';
+import { InvalidRequestError, parseIdempotencyKey, parseSendMessageRequest } from './send-message.request';
+
+/** Seconds a refused client is asked to wait before trying again. */
+const RETRY_AFTER_SECONDS = '5';
+
+@ApiTags('messages')
+@Controller('messages')
+export class MessagesController {
+  constructor(private readonly publisher: ReliablePublisher) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'The same key always yields the same message id.' })
+  @ApiResponse({ status: 202, type: SendMessageResponseDto })
+  @ApiResponse({ status: 400, description: 'Invalid body or header.' })
+  @ApiResponse({ status: 413, description: 'Body too large.' })
+  @ApiResponse({ status: 415, description: 'Body is not application/json.' })
+  @ApiResponse({ status: 503, description: 'Neither the broker nor the outbox can take the message; see Retry-After.' })
+  async send(
+    @Body() body: SendMessageDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SendMessageResponseDto> {
+    if (!isJson(request.headers['content-type'])) throw new UnsupportedMediaTypeException('Content-Type must be application/json');
+    const { type, payload, key } = this.parse(body, request);
+    const id = key === undefined ? randomUUID() : messageIdForIdempotencyKey(key, idempotencyScopeOf(request));
+    const correlationId = correlationIdOf(request.headers);
+    reply.header('X-Correlation-Id', correlationId);
+    try {
+      const status = await this.publisher.publish(createEnvelope(type, payload, id), { correlationId });
+      return { id, status };
+    } catch (error) {
+      if (!(error instanceof MessageNotAcceptedError)) throw error;
+      reply.header('Retry-After', RETRY_AFTER_SECONDS);
+      throw new ServiceUnavailableException('message not accepted: neither the broker nor the outbox is available; retry later');
+    }
+  }
+
+  private parse(body: unknown, request: FastifyRequest) {
+    try {
+      return { ...parseSendMessageRequest(body), key: parseIdempotencyKey(request.headers['idempotency-key']) };
+    } catch (error) {
+      if (error instanceof InvalidRequestError) throw new BadRequestException(error.message);
+      throw error;
+    }
+  }
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType);
+}
+
+/** Idempotency keys are scoped to the caller's API key, so one client cannot suppress another's messages. */
+function idempotencyScopeOf(request: FastifyRequest): string {
+  return (request as FastifyRequest & { apiKeyId?: string }).apiKeyId ?? '';
+}

@@ -1,0 +1,212 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of the messaging system, read from the environment. Each entry names its variable,
+ * its default and its bounds in one place, so an operator can read the whole surface here.
+ */
+const AMQP_URL = /^amqps?:\/\/[^\s,]+$/;
+const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
+const NAME = /^[a-zA-Z0-9._:-]{1,200}$/;
+
+const int = (def: number, min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(def);
+
+const name = (def: string) => z.string().regex(NAME, 'must be 1-200 characters of a-z A-Z 0-9 . _ : -').default(def);
+
+export const messagingEnvSchema = z.object({
+  RABBITMQ_URL: z
+    .string()
+    .default('amqp://guest:guest@localhost:5672')
+    .transform((value) => value.split(',').map((url) => url.trim()))
+    .refine((urls) => urls.length > 0 && urls.every((url) => AMQP_URL.test(url)), {
+      message: 'must be an amqp:// or amqps:// URL, or a comma-separated list of them',
+    }),
+  REDIS_URL: z.string().regex(REDIS_URL, 'must be a redis:// or rediss:// URL').default('redis://localhost:6379'),
+  PRODUCER_PORT: int(3000, 1, 65535),
+  CONSUMER_PORT: int(3001, 1, 65535),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  MESSAGING_EXCHANGE: name('messaging.events'),
+  MESSAGING_QUEUE: name('messaging.consumer'),
+  MESSAGING_DLQ: name('messaging.consumer.dlq'),
+  MESSAGING_DEAD_LETTER_EXCHANGE: name('messaging.dead-letter'),
+  REDIS_KEY_PREFIX: name('messaging'),
+  PROCESSED_STREAM: name('messaging:processed'),
+
+  /** How long a POST waits for the broker's confirm before the message goes to the outbox. */
+  PUBLISH_CONFIRM_TIMEOUT_MS: int(2000, 50, 60_000),
+  /** A Redis command that takes longer fails, so a request never hangs on Redis. */
+  REDIS_COMMAND_TIMEOUT_MS: int(1000, 50, 60_000),
+  /** Largest accepted HTTP body. */
+  MAX_BODY_BYTES: int(262_144, 1024, 16 * 1024 * 1024),
+
+  OUTBOX_REPLAY_INTERVAL_MS: int(1000, 50, 3_600_000),
+  OUTBOX_REPLAY_BATCH_SIZE: int(500, 1, 10_000),
+  /** A claimed message is invisible to other replayers for this long; a replayer that dies frees it then. */
+  OUTBOX_LEASE_MS: int(30_000, 1000, 3_600_000),
+  OUTBOX_BACKOFF_BASE_MS: int(500, 10, 3_600_000),
+  OUTBOX_BACKOFF_MAX_MS: int(60_000, 10, 86_400_000),
+  /** After this many failed replays a message is parked (kept, counted, listable), never deleted. */
+  OUTBOX_MAX_ATTEMPTS: int(50, 1, 1_000_000),
+  /** A message older than this when a replay fails is parked. */
+  OUTBOX_MAX_AGE_MS: int(86_400_000, 1000, 365 * 86_400_000),
+
+  CONSUMER_PREFETCH: int(50, 1, 10_000),
+  /** Handler attempts before a message is dead-lettered. */
+  CONSUMER_MAX_ATTEMPTS: int(5, 1, 100),
+  CONSUMER_RETRY_BASE_DELAY_MS: int(1000, 10, 3_600_000),
+  CONSUMER_RETRY_MAX_DELAY_MS: int(60_000, 10, 86_400_000),
+  /**
+   * The quorum queue's own redelivery limit. Deliveries are counted by the broker when a consumer
+   * dies or its channel closes; past the limit the broker dead-letters to the DLQ (never drops).
+   */
+  CONSUMER_DELIVERY_LIMIT: int(100, 2, 100_000),
+  /** How long a processed id is remembered; a duplicate arriving later than this is processed again. */
+  IDEMPOTENCY_TTL_SECONDS: int(7 * 86_400, 60, 365 * 86_400),
+  /** How long one delivery holds an id while its handler runs (renewed while it runs). */
+  IDEMPOTENCY_LOCK_TTL_MS: int(30_000, 1000, 3_600_000),
+
+  /** Bound on the wait for in-flight work at SIGTERM. */
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
+
+  /** Comma-separated API keys; when set they are required on POST /messages and admin routes. */
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((key) => key.trim())
+        .filter((key) => key.length > 0),
+    )
+    .refine((keys) => keys.every((key) => key.length >= 16), { message: 'each key must be at least 16 characters' }),
+  RATE_LIMIT_PER_MINUTE: int(0, 0, 10_000_000),
+});
+
+export type MessagingEnv = z.output<typeof messagingEnvSchema>;
+
+export interface MessagingSettings {
+  rabbitmqUrls: string[];
+  redisUrl: string;
+  producerPort: number;
+  consumerPort: number;
+  logLevel: MessagingEnv['LOG_LEVEL'];
+  names: {
+    exchange: string;
+    queue: string;
+    deadLetterQueue: string;
+    deadLetterExchange: string;
+    redisKeyPrefix: string;
+    processedStream: string;
+  };
+  publishing: { confirmTimeoutMs: number; maxBodyBytes: number };
+  redis: { commandTimeoutMs: number };
+  outbox: {
+    replayIntervalMs: number;
+    replayBatchSize: number;
+    leaseMs: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    maxAttempts: number;
+    maxAgeMs: number;
+  };
+  consumer: {
+    prefetch: number;
+    maxAttempts: number;
+    retryBaseDelayMs: number;
+    retryMaxDelayMs: number;
+    deliveryLimit: number;
+  };
+  idempotency: { ttlSeconds: number; lockTtlMs: number };
+  shutdownTimeoutMs: number;
+  security: { apiKeys: string[]; rateLimitPerMinute: number };
+}
+
+export class InvalidConfigurationError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${reason}`);
+    this.name = 'InvalidConfigurationError';
+  }
+}
+
+/** Parses and validates the environment; throws one error naming the first bad variable. */
+export function loadMessagingSettings(env: NodeJS.ProcessEnv = process.env): MessagingSettings {
+  const input = Object.fromEntries(
+    Object.keys(messagingEnvSchema.shape)
+      .filter((key) => env[key] !== undefined && env[key] !== '')
+      .map((key) => [key, env[key]]),
+  );
+  const result = messagingEnvSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new InvalidConfigurationError(String(issue.path[0] ?? 'environment'), issue.message);
+  }
+  return toSettings(result.data);
+}
+
+function toSettings(env: MessagingEnv): MessagingSettings {
+  if (env.OUTBOX_BACKOFF_MAX_MS < env.OUTBOX_BACKOFF_BASE_MS) {
+    throw new InvalidConfigurationError('OUTBOX_BACKOFF_MAX_MS', 'must not be below OUTBOX_BACKOFF_BASE_MS');
+  }
+  if (env.CONSUMER_RETRY_MAX_DELAY_MS < env.CONSUMER_RETRY_BASE_DELAY_MS) {
+    throw new InvalidConfigurationError('CONSUMER_RETRY_MAX_DELAY_MS', 'must not be below CONSUMER_RETRY_BASE_DELAY_MS');
+  }
+  return {
+    rabbitmqUrls: env.RABBITMQ_URL,
+    redisUrl: env.REDIS_URL,
+    producerPort: env.PRODUCER_PORT,
+    consumerPort: env.CONSUMER_PORT,
+    logLevel: env.LOG_LEVEL,
+    names: {
+      exchange: env.MESSAGING_EXCHANGE,
+      queue: env.MESSAGING_QUEUE,
+      deadLetterQueue: env.MESSAGING_DLQ,
+      deadLetterExchange: env.MESSAGING_DEAD_LETTER_EXCHANGE,
+      redisKeyPrefix: env.REDIS_KEY_PREFIX,
+      processedStream: env.PROCESSED_STREAM,
+    },
+    publishing: { confirmTimeoutMs: env.PUBLISH_CONFIRM_TIMEOUT_MS, maxBodyBytes: env.MAX_BODY_BYTES },
+    redis: { commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS },
+    outbox: {
+      replayIntervalMs: env.OUTBOX_REPLAY_INTERVAL_MS,
+      replayBatchSize: env.OUTBOX_REPLAY_BATCH_SIZE,
+      leaseMs: env.OUTBOX_LEASE_MS,
+      backoffBaseMs: env.OUTBOX_BACKOFF_BASE_MS,
+      backoffMaxMs: env.OUTBOX_BACKOFF_MAX_MS,
+      maxAttempts: env.OUTBOX_MAX_ATTEMPTS,
+      maxAgeMs: env.OUTBOX_MAX_AGE_MS,
+    },
+    consumer: {
+      prefetch: env.CONSUMER_PREFETCH,
+      maxAttempts: env.CONSUMER_MAX_ATTEMPTS,
+      retryBaseDelayMs: env.CONSUMER_RETRY_BASE_DELAY_MS,
+      retryMaxDelayMs: env.CONSUMER_RETRY_MAX_DELAY_MS,
+      deliveryLimit: env.CONSUMER_DELIVERY_LIMIT,
+    },
+    idempotency: { ttlSeconds: env.IDEMPOTENCY_TTL_SECONDS, lockTtlMs: env.IDEMPOTENCY_LOCK_TTL_MS },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    security: { apiKeys: env.API_KEYS, rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE },
+  };
+}
+
+/** The settings with every secret (URL passwords, API keys) masked, for the startup log line. */
+export function describeSettings(settings: MessagingSettings): Record<string, unknown> {
+  return {
+    ...settings,
+    rabbitmqUrls: settings.rabbitmqUrls.map(maskUrlPassword),
+    redisUrl: maskUrlPassword(settings.redisUrl),
+    security: { apiKeys: `${settings.security.apiKeys.length} configured`, rateLimitPerMinute: settings.security.rateLimitPerMinute },
+  };
+}
+
+export function maskUrlPassword(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}

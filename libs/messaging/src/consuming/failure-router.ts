@@ -1,0 +1,124 @@
+import { Logger } from '@nestjs/common';
+import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { MessagingSettings } from '../config';
+import { HEADERS, InvalidEnvelopeError } from '../envelope';
+import { GuardStoppedError } from '../idempotency';
+import type { MessagingMetrics } from '../metrics';
+import type { Topology } from '../topology';
+
+/** Headers the broker owns; they are not copied onto a message we publish again. */
+const BROKER_HEADERS = ['x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'x-last-death-exchange', 'x-last-death-queue', 'x-last-death-reason', 'x-delivery-count'];
+
+const ROUTING_CONFIRM_TIMEOUT_MS = 10_000;
+/** Pause before handing back a delivery we could not route, so a broken broker is not hammered. */
+const REQUEUE_PAUSE_MS = 1000;
+
+export type FailureDecision =
+  | { action: 'requeue' }
+  | { action: 'retry'; queue: string; nextAttempt: number }
+  | { action: 'dead-letter'; kind: 'poison' | 'exhausted'; reason: string };
+
+/** What to do with a delivery whose handling threw: a pure decision, tested on its own. */
+export function decideFailure(error: unknown, attempt: number, maxAttempts: number, retryQueues: string[]): FailureDecision {
+  if (error instanceof GuardStoppedError) return { action: 'requeue' };
+  if (error instanceof InvalidEnvelopeError) return { action: 'dead-letter', kind: 'poison', reason: `invalid message: ${error.reason}` };
+  const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (attempt >= maxAttempts || attempt - 1 >= retryQueues.length) {
+    return { action: 'dead-letter', kind: 'exhausted', reason: `handler failed ${attempt} time(s), last: ${reason}` };
+  }
+  return { action: 'retry', queue: retryQueues[attempt - 1], nextAttempt: attempt + 1 };
+}
+
+export function attemptOf(delivery: ConsumeMessage): number {
+  const attempt = Number(delivery.properties.headers?.[HEADERS.attempt] ?? 1);
+  return Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
+}
+
+function republishOptions(delivery: ConsumeMessage, extraHeaders: Record<string, unknown>): Options.Publish {
+  const { properties } = delivery;
+  const headers = { ...(properties.headers ?? {}) };
+  for (const name of BROKER_HEADERS) delete headers[name];
+  return {
+    persistent: true,
+    messageId: properties.messageId,
+    type: properties.type,
+    contentType: properties.contentType,
+    timestamp: properties.timestamp,
+    correlationId: properties.correlationId,
+    headers: { ...headers, ...extraHeaders },
+  };
+}
+
+function publishConfirmed(channel: Channel, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no confirm in time')), ROUTING_CONFIRM_TIMEOUT_MS);
+    (channel as ConfirmChannel).publish(exchange, routingKey, content, options, (err: unknown) => {
+      clearTimeout(timer);
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else resolve();
+    });
+  });
+}
+
+/**
+ * The consumer's error handler (golevelup's `errorHandler`): every delivery whose handling threw ends
+ * here. A retryable failure is copied, with its attempt count, to the delay queue for that attempt; a
+ * message that can never succeed, or has used its attempts, is copied to the DLQ with headers saying
+ * why, when, from where and how often. The original is acknowledged only after the broker confirmed
+ * the copy, so a crash in between leaves a duplicate (absorbed by the guard), never a loss. Nothing
+ * is requeued in a hot loop: a copy that cannot be routed is handed back after a pause.
+ */
+export function createFailureRouter(settings: MessagingSettings, topology: Topology, metrics: MessagingMetrics) {
+  const logger = new Logger('FailureRouter');
+  const { queue, deadLetterExchange } = settings.names;
+
+  return async (channel: Channel, delivery: ConsumeMessage, error: unknown): Promise<void> => {
+    const attempt = attemptOf(delivery);
+    const decision = decideFailure(error, attempt, settings.consumer.maxAttempts, topology.retryQueues);
+    const log = {
+      messageId: delivery.properties.messageId,
+      correlationId: delivery.properties.headers?.[HEADERS.correlationId],
+      attempt,
+      error: error instanceof Error ? error.message : String(error),
+    };
+    try {
+      if (decision.action === 'requeue') {
+        channel.nack(delivery, false, true);
+        return;
+      }
+      if (decision.action === 'retry') {
+        await publishConfirmed(channel, '', decision.queue, delivery.content, republishOptions(delivery, { [HEADERS.attempt]: decision.nextAttempt }));
+        channel.ack(delivery);
+        metrics.consumed.inc({ result: 'retried' });
+        logger.warn({ ...log, retryQueue: decision.queue }, 'handler failed, retry scheduled');
+        return;
+      }
+      const now = new Date().toISOString();
+      await publishConfirmed(
+        channel,
+        deadLetterExchange,
+        queue,
+        delivery.content,
+        republishOptions(delivery, {
+          [HEADERS.failureReason]: decision.reason,
+          [HEADERS.failureKind]: decision.kind,
+          [HEADERS.failedAt]: now,
+          [HEADERS.failedQueue]: queue,
+          [HEADERS.failedAttempts]: decision.kind === 'poison' ? 0 : attempt,
+        }),
+      );
+      channel.ack(delivery);
+      metrics.consumed.inc({ result: 'dead_lettered' });
+      logger.error({ ...log, reason: decision.reason }, 'message dead-lettered');
+    } catch (routingError) {
+      // Most often the channel is gone, and the broker redelivers the message by itself.
+      logger.warn({ ...log, routingError: (routingError as Error).message }, 'could not route the failed delivery; handing it back');
+      await new Promise((resolve) => setTimeout(resolve, REQUEUE_PAUSE_MS));
+      try {
+        channel.nack(delivery, false, true);
+      } catch {
+        // channel closed: the broker requeues unacknowledged deliveries itself
+      }
+    }
+  };
+}

@@ -1,0 +1,49 @@
+import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { ConsumeMessage } from 'amqplib';
+import { from, lastValueFrom, Observable } from 'rxjs';
+import { HEADERS, type MessageEnvelope } from '../envelope';
+import { IdempotencyGuard, type EffectMode } from '../idempotency';
+import { MessagingMetrics } from '../metrics';
+import { IDEMPOTENT_MODE } from './idempotent.decorator';
+import { InFlightDeliveries } from './in-flight-deliveries';
+
+/**
+ * Runs a RabbitMQ handler inside the idempotency guard. Returning normally lets golevelup acknowledge
+ * the delivery (after the work and its done mark); throwing hands the delivery to the failure router.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  private readonly logger = new Logger('MessageConsumer');
+
+  constructor(
+    private readonly guard: IdempotencyGuard,
+    private readonly reflector: Reflector,
+    private readonly inFlight: InFlightDeliveries,
+    private readonly metrics: MessagingMetrics,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType<string>() !== 'rmq') return next.handle();
+    const [envelope, delivery] = context.getArgs<[MessageEnvelope, ConsumeMessage]>();
+    const mode = this.reflector.get<EffectMode>(IDEMPOTENT_MODE, context.getHandler()) ?? 'exclusive';
+    return from(this.inFlight.track(() => this.handle(envelope, delivery, mode, next)));
+  }
+
+  private async handle(envelope: MessageEnvelope, delivery: ConsumeMessage, mode: EffectMode, next: CallHandler): Promise<void> {
+    const correlationId = delivery.properties.headers?.[HEADERS.correlationId] as string | undefined;
+    const attempt = Number(delivery.properties.headers?.[HEADERS.attempt] ?? 1);
+    const started = performance.now();
+    const outcome = await this.guard.run(envelope.id, mode, async () => {
+      try {
+        return await lastValueFrom(next.handle(), { defaultValue: undefined });
+      } finally {
+        this.metrics.handlerDuration.observe((performance.now() - started) / 1000);
+      }
+    });
+    this.metrics.consumed.inc({ result: outcome });
+    const log = { messageId: envelope.id, correlationId, type: envelope.type, attempt, redelivered: delivery.fields.redelivered };
+    if (outcome === 'duplicate') this.logger.log(log, 'duplicate delivery acknowledged without running the handler');
+    else this.logger.debug(log, 'message processed');
+  }
+}

@@ -1,0 +1,34 @@
+import { Injectable } from '@nestjs/common';
+
+/** Counts deliveries being handled, so shutdown can wait for them (within a bound). */
+@Injectable()
+export class InFlightDeliveries {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+
+  get size(): number {
+    return this.count;
+  }
+
+  async track<T>(work: () => Promise<T>): Promise<T> {
+    this.count++;
+    try {
+      return await work();
+    } finally {
+      this.count--;
+      if (this.count === 0) this.waiters.splice(0).forEach((wake) => wake());
+    }
+  }
+
+  /** Resolves true when none are left, false when the bound ran out first. */
+  async drained(timeoutMs: number): Promise<boolean> {
+    if (this.count === 0) return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}

@@ -1,0 +1,6 @@
+export * from './consumer-handler';
+export * from './failure-router';
+export * from './idempotent.decorator';
+export * from './idempotency.interceptor';
+export * from './in-flight-deliveries';
+export * from './consumer-drain.service';

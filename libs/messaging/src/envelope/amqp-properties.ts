@@ -1,0 +1,42 @@
+import type { Options } from 'amqplib';
+import type { MessageEnvelope } from './message-envelope';
+
+/** AMQP header names this system writes. */
+export const HEADERS = {
+  correlationId: 'x-correlation-id',
+  schemaVersion: 'x-schema-version',
+  attempt: 'x-attempt',
+  failureReason: 'x-failure-reason',
+  failureKind: 'x-failure-kind',
+  failedAt: 'x-failed-at',
+  failedQueue: 'x-failed-queue',
+  failedAttempts: 'x-failed-attempts',
+  firstFailedAt: 'x-first-failed-at',
+} as const;
+
+export interface WireMessage {
+  id: string;
+  type: string;
+  body: Buffer;
+  correlationId?: string;
+}
+
+export function toWireMessage(envelope: MessageEnvelope, correlationId?: string): WireMessage {
+  return { id: envelope.id, type: envelope.type, body: Buffer.from(JSON.stringify(envelope)), correlationId };
+}
+
+/** The properties every message carries on the wire (the contract's list). */
+export function publishProperties(message: WireMessage, occurredAtMs = Date.now()): Options.Publish {
+  const headers: Record<string, unknown> = { [HEADERS.schemaVersion]: 1 };
+  if (message.correlationId) headers[HEADERS.correlationId] = message.correlationId;
+  return {
+    persistent: true,
+    mandatory: true,
+    messageId: message.id,
+    type: message.type,
+    contentType: 'application/json',
+    timestamp: Math.floor(occurredAtMs / 1000),
+    correlationId: message.correlationId,
+    headers,
+  };
+}

@@ -1,0 +1,3 @@
+export * from './message-envelope';
+export * from './message-id';
+export * from './amqp-properties';

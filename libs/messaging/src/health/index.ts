@@ -1,0 +1,3 @@
+export * from './dependency-probe';
+export * from './messaging.health';
+export * from './messaging-health.module';

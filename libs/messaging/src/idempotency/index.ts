@@ -1,0 +1,3 @@
+export * from './redis-effect';
+export * from './idempotency-store';
+export * from './idempotency-guard';

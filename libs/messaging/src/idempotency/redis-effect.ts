@@ -1,0 +1,19 @@
+/** One Redis command, as its name and arguments: ['XADD', 'stream', '*', 'field', 'value']. */
+export type RedisCommand = [string, ...(string | number)[]];
+
+/**
+ * What a handler returns when its whole effect lives in Redis: the commands are run in one Lua script
+ * together with the message's done mark, so the effect happens exactly once however often the message
+ * is delivered. The commands must be well formed: Redis does not roll back a script that fails half way.
+ */
+export class RedisEffect {
+  private constructor(readonly commands: RedisCommand[]) {}
+
+  static of(...commands: RedisCommand[]): RedisEffect {
+    return new RedisEffect(commands);
+  }
+}
+
+export function isRedisEffect(value: unknown): value is RedisEffect {
+  return value instanceof RedisEffect;
+}

@@ -1,0 +1,4 @@
+/** Injection token holding the validated MessagingSettings. */
+export const MESSAGING_SETTINGS = Symbol('MESSAGING_SETTINGS');
+/** Injection token holding the ioredis client the messaging rooms share. */
+export const MESSAGING_REDIS = Symbol('MESSAGING_REDIS');

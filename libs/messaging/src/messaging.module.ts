@@ -1,0 +1,119 @@
+import { RabbitMQConfig, RabbitMQModule } from '@golevelup/nestjs-rabbitmq';
+import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import type Redis from 'ioredis';
+import type { MessagingSettings } from './config';
+import { ConsumerDrain, consumerHandlerOptions, createFailureRouter, IdempotencyInterceptor, InFlightDeliveries, MESSAGING_CONSUMER } from './consuming';
+import { IdempotencyGuard, IdempotencyStore } from './idempotency';
+import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
+import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
+import { MessagingMetrics } from './metrics';
+import { OutboxStore } from './outbox';
+import { ConfirmedPublisher, ReliablePublisher } from './publishing';
+import { createRedisClient } from './redis';
+import { ReplayJob } from './replay';
+import { buildTopology } from './topology';
+
+function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, consuming: boolean): RabbitMQConfig {
+  const topology = buildTopology(settings);
+  return {
+    uri: settings.rabbitmqUrls,
+    exchanges: topology.exchanges,
+    queues: topology.queues.map(({ name, options, exchange, routingKey }) => ({ name, options, exchange, routingKey })),
+    prefetchCount: settings.consumer.prefetch,
+    // Start without the broker: the producer then sends to the outbox and both apps reconnect later.
+    connectionInitOptions: { wait: false, skipConnectionFailedLogging: true },
+    connectionManagerOptions: { heartbeatIntervalInSeconds: 5, reconnectTimeInSeconds: 1 },
+    registerHandlers: consuming,
+    enableDirectReplyTo: false,
+    handlers: consuming ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics)) } : {},
+  };
+}
+
+const redisProvider: Provider = {
+  provide: MESSAGING_REDIS,
+  inject: [MESSAGING_SETTINGS],
+  useFactory: (settings: MessagingSettings) => createRedisClient(settings.redisUrl, settings.redis.commandTimeoutMs, 'messaging'),
+};
+
+const publishingProviders: Provider[] = [
+  {
+    provide: OutboxStore,
+    inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
+    useFactory: (redis: Redis, settings: MessagingSettings) => new OutboxStore(redis, settings.names.redisKeyPrefix),
+  },
+  ConfirmedPublisher,
+  ReliablePublisher,
+  ReplayJob,
+];
+
+const consumingProviders: Provider[] = [
+  {
+    provide: IdempotencyStore,
+    inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
+    useFactory: (redis: Redis, settings: MessagingSettings) =>
+      new IdempotencyStore(redis, settings.names.redisKeyPrefix, settings.idempotency.ttlSeconds),
+  },
+  {
+    provide: IdempotencyGuard,
+    inject: [IdempotencyStore, MESSAGING_SETTINGS],
+    useFactory: (store: IdempotencyStore, settings: MessagingSettings) =>
+      new IdempotencyGuard(store, { lockTtlMs: settings.idempotency.lockTtlMs, maxWaitMs: 1000 }),
+  },
+  InFlightDeliveries,
+  IdempotencyInterceptor,
+  ConsumerDrain,
+];
+
+/**
+ * The library's entry point. `forRoot({ ...settings, withPublisher, withConsumer })` (or `forRootAsync`) wires
+ * the golevelup connection with the declared topology, the shared Redis client, the metrics, and the
+ * side(s) an app asks for: publishing (confirmed publisher, outbox, replay job) and/or consuming
+ * (idempotency guard, failure router, graceful drain).
+ */
+@Global()
+@Module({})
+export class MessagingModule extends ConfigurableModuleClass implements OnApplicationShutdown {
+  private readonly logger = new Logger(MessagingModule.name);
+
+  constructor(@Inject(MESSAGING_REDIS) private readonly redis: Redis) {
+    super();
+  }
+
+  static forRoot(options: typeof OPTIONS_TYPE): DynamicModule {
+    return MessagingModule.compose(super.forRoot(options), options);
+  }
+
+  static forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
+    return MessagingModule.compose(super.forRootAsync(options), options);
+  }
+
+  private static compose(base: DynamicModule, extras: Partial<MessagingModuleExtras>): DynamicModule {
+    const consuming = extras.withConsumer ?? false;
+    const publishing = extras.withPublisher ?? false;
+    const sideProviders = [...(publishing ? publishingProviders : []), ...(consuming ? consumingProviders : [])];
+    return {
+      ...base,
+      global: true,
+      imports: [
+        ...(base.imports ?? []),
+        RabbitMQModule.forRootAsync({
+          inject: [MESSAGING_SETTINGS, MessagingMetrics],
+          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics) => rabbitConfig(settings, metrics, consuming),
+        }),
+        ...(publishing ? [ScheduleModule.forRoot()] : []),
+      ],
+      providers: [...(base.providers ?? []), MessagingMetrics, redisProvider, ...sideProviders],
+      exports: [MESSAGING_SETTINGS, MESSAGING_REDIS, MessagingMetrics, RabbitMQModule, ...sideProviders.map(providerToken)],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+    this.logger.log('Redis connection closed');
+  }
+}
+
+function providerToken(provider: Provider): Provider | string | symbol {
+  return typeof provider === "function" ? provider : (provider.provide as string | symbol);
+}

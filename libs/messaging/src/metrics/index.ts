@@ -1,0 +1,2 @@
+export * from './messaging-metrics';
+export * from './metrics.controller';

@@ -1,0 +1,61 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { toWireMessage, type MessageEnvelope, type WireMessage } from '../envelope';
+import { MessagingMetrics } from '../metrics';
+import { OutboxStore } from '../outbox';
+import { ConfirmedPublisher } from './confirmed-publisher';
+import { MessageNotAcceptedError } from './publish-errors';
+
+export type PublishStatus = 'published' | 'pending';
+
+export interface PublishOptions {
+  correlationId?: string;
+}
+
+/**
+ * The one way to send: a message is either confirmed by the broker ('published') or durably written
+ * to the Redis outbox ('pending'), from which the replay job sends it until it is confirmed. When
+ * neither is possible it throws MessageNotAcceptedError, so the caller can refuse the message.
+ *
+ * A send that timed out may still have reached the broker; the outbox copy then makes a duplicate
+ * with the same id, which the consumer's idempotency guard absorbs. Duplicates, never losses.
+ */
+@Injectable()
+export class ReliablePublisher {
+  private readonly logger = new Logger(ReliablePublisher.name);
+
+  constructor(
+    private readonly broker: ConfirmedPublisher,
+    private readonly outbox: OutboxStore,
+    private readonly metrics: MessagingMetrics,
+  ) {}
+
+  async publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
+    return this.publishWire(toWireMessage(envelope, options.correlationId), Date.parse(envelope.occurredAt));
+  }
+
+  async publishWire(message: WireMessage, occurredAtMs?: number): Promise<PublishStatus> {
+    let brokerError = 'broker not connected';
+    if (this.broker.isReady()) {
+      const started = performance.now();
+      try {
+        await this.broker.publish(message, occurredAtMs);
+        this.metrics.confirmLatency.observe({ outcome: 'confirmed' }, (performance.now() - started) / 1000);
+        this.metrics.accepted.inc({ status: 'published' });
+        return 'published';
+      } catch (error) {
+        this.metrics.confirmLatency.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
+        brokerError = (error as Error).message;
+      }
+    }
+    try {
+      await this.outbox.store(message, brokerError);
+    } catch (error) {
+      this.metrics.refused.inc();
+      this.logger.error({ messageId: message.id, correlationId: message.correlationId, brokerError, outboxError: (error as Error).message }, 'message refused: neither broker nor outbox took it');
+      throw new MessageNotAcceptedError(message.id, brokerError, (error as Error).message);
+    }
+    this.metrics.accepted.inc({ status: 'pending' });
+    this.logger.warn({ messageId: message.id, correlationId: message.correlationId, brokerError }, 'message stored in the outbox for replay');
+    return 'pending';
+  }
+}

@@ -1,0 +1,39 @@
+import { Logger } from '@nestjs/common';
+import Redis, { RedisOptions } from 'ioredis';
+import { maskUrlPassword } from '../config';
+
+/**
+ * A Redis client that fails fast instead of queueing: with no offline queue a command sent while the
+ * connection is down rejects at once, and `commandTimeout` bounds a command the server never answers.
+ * Callers decide what a failure means (503, wait, retry) rather than piling up work in memory.
+ * Unfulfilled commands are not re-sent after a reconnect, so a command this process has given up on
+ * does not run later behind its back.
+ */
+export function createRedisClient(url: string, commandTimeoutMs: number, connectionName: string): Redis {
+  const logger = new Logger(`Redis(${connectionName})`);
+  const options: RedisOptions = {
+    connectionName,
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: Math.max(commandTimeoutMs, 2000),
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+  };
+  const client = new Redis(url, options);
+  let healthy = true;
+  client.on('ready', () => {
+    if (!healthy) logger.log(`reconnected to ${maskUrlPassword(url)}`);
+    healthy = true;
+  });
+  client.on('error', (error: Error) => {
+    if (healthy) logger.warn(`connection problem: ${error.message}`);
+    healthy = false;
+  });
+  return client;
+}
+
+export function isRedisReady(client: Redis): boolean {
+  return client.status === 'ready';
+}

@@ -1,0 +1,26 @@
+import { DynamicModule, Logger as NestLogger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { describeSettings, type MessagingSettings } from '../config';
+
+/**
+ * Creates a Fastify-based Nest app with pino logs and shutdown hooks, logs the effective settings
+ * (secrets masked), and listens. A second SIGTERM, or a drain that overruns its bound by far, ends
+ * the process: what is unacknowledged is redelivered by the broker.
+ */
+export async function startHttpApp(module: DynamicModule, settings: MessagingSettings, port: number, service: string): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(
+    module,
+    new FastifyAdapter({ bodyLimit: settings.publishing.maxBodyBytes, trustProxy: true }),
+    { bufferLogs: true },
+  );
+  app.useLogger(app.get(Logger));
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => setTimeout(() => process.exit(0), settings.shutdownTimeoutMs + 5000).unref());
+  }
+  await app.listen(port, '0.0.0.0');
+  new NestLogger(service).log({ settings: describeSettings(settings) }, `${service} listening on port ${port}`);
+  return app;
+}
