@@ -1,5 +1,6 @@
 import { MessagingHealthModule, messagingLoggerModule, MessagingModule, MetricsController, type MessagingSettings } from '@app/messaging';
 import { DynamicModule, Module } from '@nestjs/common';
+import { DeadLetterAdminController } from './admin/dead-letter-admin.controller';
 import { HealthController } from './health/health.controller';
 import { ProcessedMessagesHandler, SIMULATED_FAILURES } from './processing/processed-messages.handler';
 
@@ -9,7 +10,7 @@ export class ConsumerModule {
     return {
       module: ConsumerModule,
       imports: [messagingLoggerModule(settings, 'consumer'), MessagingModule.forRoot({ ...settings, withConsumer: true }), MessagingHealthModule],
-      controllers: [HealthController, MetricsController],
+      controllers: [HealthController, MetricsController, DeadLetterAdminController],
       providers: [{ provide: SIMULATED_FAILURES, useValue: simulatedFailures }, ProcessedMessagesHandler],
     };
   }

@@ -1,15 +1,26 @@
 import { MessagingHealthModule, messagingLoggerModule, MessagingModule, MetricsController, type MessagingSettings } from '@app/messaging';
 import { DynamicModule, Module } from '@nestjs/common';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { OutboxAdminController } from './admin/outbox-admin.controller';
 import { HealthController } from './health/health.controller';
 import { MessagesController } from './messages/messages.controller';
+
+/** One minute: the window RATE_LIMIT_PER_MINUTE counts in. */
+const RATE_WINDOW_MS = 60_000;
 
 @Module({})
 export class ProducerModule {
   static forRoot(settings: MessagingSettings): DynamicModule {
+    const limit = settings.security.rateLimitPerMinute;
     return {
       module: ProducerModule,
-      imports: [messagingLoggerModule(settings, 'producer'), MessagingModule.forRoot({ ...settings, withPublisher: true }), MessagingHealthModule],
-      controllers: [MessagesController, HealthController, MetricsController],
+      imports: [
+        messagingLoggerModule(settings, 'producer'),
+        MessagingModule.forRoot({ ...settings, withPublisher: true }),
+        MessagingHealthModule,
+        ThrottlerModule.forRoot({ throttlers: [{ ttl: RATE_WINDOW_MS, limit: Math.max(limit, 1) }], skipIf: () => limit === 0 }),
+      ],
+      controllers: [MessagesController, HealthController, MetricsController, OutboxAdminController],
     };
   }
 }

@@ -12,3 +12,4 @@ export * from './consuming';
 export * from './messaging.constants';
 export * from './messaging.module';
 export * from './runtime';
+export * from './security';

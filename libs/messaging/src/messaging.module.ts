@@ -3,7 +3,7 @@ import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown, P
 import { ScheduleModule } from '@nestjs/schedule';
 import type Redis from 'ioredis';
 import type { MessagingSettings } from './config';
-import { ConsumerDrain, consumerHandlerOptions, createFailureRouter, IdempotencyInterceptor, InFlightDeliveries, MESSAGING_CONSUMER } from './consuming';
+import { ConsumerDrain, consumerHandlerOptions, DeadLetterQueue, createFailureRouter, IdempotencyInterceptor, InFlightDeliveries, MESSAGING_CONSUMER } from './consuming';
 import { IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
 import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
@@ -12,6 +12,7 @@ import { OutboxStore } from './outbox';
 import { ConfirmedPublisher, ReliablePublisher } from './publishing';
 import { createRedisClient } from './redis';
 import { ReplayJob } from './replay';
+import { ApiKeyGuard } from './security';
 import { buildTopology } from './topology';
 
 function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, consuming: boolean): RabbitMQConfig {
@@ -63,6 +64,7 @@ const consumingProviders: Provider[] = [
   InFlightDeliveries,
   IdempotencyInterceptor,
   ConsumerDrain,
+  DeadLetterQueue,
 ];
 
 /**
@@ -103,8 +105,8 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
         }),
         ...(publishing ? [ScheduleModule.forRoot()] : []),
       ],
-      providers: [...(base.providers ?? []), MessagingMetrics, redisProvider, ...sideProviders],
-      exports: [MESSAGING_SETTINGS, MESSAGING_REDIS, MessagingMetrics, RabbitMQModule, ...sideProviders.map(providerToken)],
+      providers: [...(base.providers ?? []), MessagingMetrics, ApiKeyGuard, redisProvider, ...sideProviders],
+      exports: [MESSAGING_SETTINGS, MESSAGING_REDIS, MessagingMetrics, ApiKeyGuard, RabbitMQModule, ...sideProviders.map(providerToken)],
     };
   }
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createEnvelope, MessageNotAcceptedError, messageIdForIdempotencyKey, ReliablePublisher } from '@app/messaging';
-import { BadRequestException, Body, Controller, HttpCode, Post, Req, Res, ServiceUnavailableException, UnsupportedMediaTypeException } from '@nestjs/common';
-import { ApiHeader, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiKeyGuard, createEnvelope, MessageNotAcceptedError, messageIdForIdempotencyKey, ReliablePublisher } from '@app/messaging';
+import { BadRequestException, Body, Controller, HttpCode, Post, Req, Res, ServiceUnavailableException, UnsupportedMediaTypeException, UseGuards } from '@nestjs/common';
+import { ApiHeader, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ThrottlerGuard } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { correlationIdOf } from './correlation-id';
 import { SendMessageDto, SendMessageResponseDto } from './send-message.dto';
@@ -11,6 +12,8 @@ import { InvalidRequestError, parseIdempotencyKey, parseSendMessageRequest } fro
 const RETRY_AFTER_SECONDS = '5';
 
 @ApiTags('messages')
+@ApiSecurity('api-key')
+@UseGuards(ApiKeyGuard, ThrottlerGuard)
 @Controller('messages')
 export class MessagesController {
   constructor(private readonly publisher: ReliablePublisher) {}
@@ -22,6 +25,8 @@ export class MessagesController {
   @ApiResponse({ status: 400, description: 'Invalid body or header.' })
   @ApiResponse({ status: 413, description: 'Body too large.' })
   @ApiResponse({ status: 415, description: 'Body is not application/json.' })
+  @ApiResponse({ status: 401, description: 'API keys are configured and none was given.' })
+  @ApiResponse({ status: 429, description: 'Rate limit exceeded; see Retry-After.' })
   @ApiResponse({ status: 503, description: 'Neither the broker nor the outbox can take the message; see Retry-After.' })
   async send(
     @Body() body: SendMessageDto,

@@ -14,12 +14,16 @@ const ROUTING_CONFIRM_TIMEOUT_MS = 10_000;
 const REQUEUE_PAUSE_MS = 1000;
 
 export type FailureDecision =
+  | { action: 'abandon' }
   | { action: 'requeue' }
   | { action: 'retry'; queue: string; nextAttempt: number }
   | { action: 'dead-letter'; kind: 'poison' | 'exhausted'; reason: string };
 
 /** What to do with a delivery whose handling threw: a pure decision, tested on its own. */
 export function decideFailure(error: unknown, attempt: number, maxAttempts: number, retryQueues: string[]): FailureDecision {
+  // The ack itself failed because the channel is gone: the broker redelivers, and the guard knows
+  // whether the work was done. Nothing to route.
+  if (isChannelClosed(error)) return { action: 'abandon' };
   if (error instanceof GuardStoppedError) return { action: 'requeue' };
   if (error instanceof InvalidEnvelopeError) return { action: 'dead-letter', kind: 'poison', reason: `invalid message: ${error.reason}` };
   const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -27,6 +31,10 @@ export function decideFailure(error: unknown, attempt: number, maxAttempts: numb
     return { action: 'dead-letter', kind: 'exhausted', reason: `handler failed ${attempt} time(s), last: ${reason}` };
   }
   return { action: 'retry', queue: retryQueues[attempt - 1], nextAttempt: attempt + 1 };
+}
+
+function isChannelClosed(error: unknown): boolean {
+  return error instanceof Error && error.name === 'IllegalOperationError';
 }
 
 export function attemptOf(delivery: ConsumeMessage): number {
@@ -81,6 +89,10 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
       attempt,
       error: error instanceof Error ? error.message : String(error),
     };
+    if (decision.action === 'abandon') {
+      logger.warn(log, 'delivery lost with its channel; the broker will redeliver it');
+      return;
+    }
     try {
       if (decision.action === 'requeue') {
         channel.nack(delivery, false, true);

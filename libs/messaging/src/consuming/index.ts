@@ -4,3 +4,4 @@ export * from './idempotent.decorator';
 export * from './idempotency.interceptor';
 export * from './in-flight-deliveries';
 export * from './consumer-drain.service';
+export * from './dead-letter-queue.service';

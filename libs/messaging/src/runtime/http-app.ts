@@ -1,3 +1,4 @@
+import helmet from '@fastify/helmet';
 import { DynamicModule, Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -9,13 +10,22 @@ import { describeSettings, type MessagingSettings } from '../config';
  * (secrets masked), and listens. A second SIGTERM, or a drain that overruns its bound by far, ends
  * the process: what is unacknowledged is redelivered by the broker.
  */
-export async function startHttpApp(module: DynamicModule, settings: MessagingSettings, port: number, service: string): Promise<NestFastifyApplication> {
+export async function startHttpApp(
+  module: DynamicModule,
+  settings: MessagingSettings,
+  port: number,
+  service: string,
+  configure?: (app: NestFastifyApplication) => void | Promise<void>,
+): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     module,
     new FastifyAdapter({ bodyLimit: settings.publishing.maxBodyBytes, trustProxy: true }),
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
+  // Security headers; the CSP is left to the docs page's own needs.
+  await app.register(helmet, { contentSecurityPolicy: false });
+  await configure?.(app);
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => setTimeout(() => process.exit(0), settings.shutdownTimeoutMs + 5000).unref());

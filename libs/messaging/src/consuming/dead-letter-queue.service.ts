@@ -1,0 +1,103 @@
+import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
+import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import type { ConfirmChannel, GetMessage, Options } from 'amqplib';
+import type { MessagingSettings } from '../config';
+import { HEADERS } from '../envelope';
+import { MESSAGING_SETTINGS } from '../messaging.constants';
+
+export interface DeadLetter {
+  messageId?: string;
+  type?: string;
+  failure: Record<string, unknown>;
+  body: string;
+}
+
+/** Headers of a failure (ours and the broker's own dead-lettering), shown to operators. */
+const FAILURE_HEADERS = [HEADERS.failureReason, HEADERS.failureKind, HEADERS.failedAt, HEADERS.failedQueue, HEADERS.failedAttempts, 'x-death', 'x-first-death-reason'];
+
+/**
+ * Operator access to the DLQ. Listing takes messages without acknowledging them and hands them all
+ * back by closing its channel. Moving a message back publishes a copy to the work queue (attempt count
+ * reset, failure headers dropped), waits for the confirm, and only then removes it from the DLQ:
+ * a crash in between leaves a copy in both, and the guard processes it once.
+ */
+@Injectable()
+export class DeadLetterQueue {
+  private readonly logger = new Logger(DeadLetterQueue.name);
+
+  constructor(
+    private readonly amqp: AmqpConnection,
+    @Inject(MESSAGING_SETTINGS) private readonly settings: MessagingSettings,
+  ) {}
+
+  async count(): Promise<number> {
+    return this.withChannel(async (channel) => (await channel.checkQueue(this.settings.names.deadLetterQueue)).messageCount);
+  }
+
+  async list(limit = 100): Promise<DeadLetter[]> {
+    return this.withChannel(async (channel) => {
+      const letters: DeadLetter[] = [];
+      for (let message = await this.take(channel); message && letters.length < limit; message = letters.length < limit ? await this.take(channel) : false) {
+        letters.push(describe(message));
+      }
+      return letters;
+    });
+  }
+
+  /** Moves the messages with the given ids (or all when none are given) back to the work queue. */
+  async moveBack(ids?: string[]): Promise<{ moved: string[] }> {
+    const wanted = ids && ids.length > 0 ? new Set(ids) : undefined;
+    return this.withChannel(async (channel) => {
+      const moved: string[] = [];
+      const total = (await channel.checkQueue(this.settings.names.deadLetterQueue)).messageCount;
+      for (let seen = 0; seen < total; seen++) {
+        const message = await this.take(channel);
+        if (!message) break;
+        const id = message.properties.messageId as string | undefined;
+        if (wanted && (!id || !wanted.has(id))) continue;
+        await this.publishToWorkQueue(channel, message);
+        channel.ack(message);
+        moved.push(id ?? '(no id)');
+      }
+      if (moved.length > 0) this.logger.log({ moved: moved.length }, 'dead letters moved back to the work queue');
+      return { moved };
+    });
+  }
+
+  private take(channel: ConfirmChannel): Promise<GetMessage | false> {
+    return channel.get(this.settings.names.deadLetterQueue, { noAck: false });
+  }
+
+  private publishToWorkQueue(channel: ConfirmChannel, message: GetMessage): Promise<void> {
+    const headers = { ...(message.properties.headers ?? {}) };
+    for (const name of [...FAILURE_HEADERS, HEADERS.attempt, 'x-delivery-count', 'x-last-death-reason', 'x-last-death-queue', 'x-last-death-exchange', 'x-first-death-queue', 'x-first-death-exchange']) {
+      delete headers[name];
+    }
+    const options: Options.Publish = { ...message.properties, headers, persistent: true };
+    return new Promise<void>((resolve, reject) =>
+      channel.publish('', this.settings.names.queue, message.content, options, (err: unknown) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /** Unacknowledged messages return to the DLQ when the channel closes. */
+  private async withChannel<T>(work: (channel: ConfirmChannel) => Promise<T>): Promise<T> {
+    const connection = this.amqp.managedConnection.connection;
+    if (!connection) throw new ServiceUnavailableException('not connected to the broker');
+    const channel = await connection.createConfirmChannel();
+    try {
+      return await work(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+}
+
+function describe(message: GetMessage): DeadLetter {
+  const headers = message.properties.headers ?? {};
+  return {
+    messageId: message.properties.messageId as string | undefined,
+    type: message.properties.type as string | undefined,
+    failure: Object.fromEntries(FAILURE_HEADERS.filter((name) => headers[name] !== undefined).map((name) => [name, headers[name]])),
+    body: message.content.toString('utf8').slice(0, 4096),
+  };
+}
