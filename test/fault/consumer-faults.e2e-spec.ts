@@ -5,7 +5,7 @@
  * a message that can never succeed ends in the DLQ with the reason, and has no effect.
  */
 import { randomUUID } from 'node:crypto';
-import { createEnvelope } from '@app/messaging';
+import { createEnvelope } from '@app/messaging/envelope';
 import type { Channel, ChannelModel, GetMessage } from 'amqplib';
 import { startApp, stopAll, type AppProcess } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';

@@ -3,7 +3,7 @@
  * messages: each id answered 202 has exactly one effect in `messaging:processed` (none lost, none
  * doubled), whatever happens to the broker, Redis or the producer while the load runs.
  */
-import { messageIdForIdempotencyKey } from '@app/messaging';
+import { messageIdForIdempotencyKey } from '@app/messaging/envelope';
 import { startApp, stopAll, type AppProcess } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';
 import { postMessage } from '../support/http';

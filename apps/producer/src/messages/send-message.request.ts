@@ -1,4 +1,4 @@
-import { IDEMPOTENCY_KEY_PATTERN, isPlainObject, MESSAGE_TYPE_PATTERN, type MessagePayload } from '@app/messaging';
+import { IDEMPOTENCY_KEY_PATTERN, isPlainObject, MESSAGE_TYPE_PATTERN, type MessagePayload } from '@app/messaging/envelope';
 
 export interface SendMessageRequest {
   type: string;
