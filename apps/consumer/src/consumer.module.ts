@@ -9,7 +9,11 @@ export class ConsumerModule {
   static forRoot(settings: MessagingSettings, simulatedFailures: boolean): DynamicModule {
     return {
       module: ConsumerModule,
-      imports: [messagingLoggerModule(settings, 'consumer'), MessagingModule.forRoot({ ...settings, withConsumer: true }), MessagingHealthModule],
+      imports: [
+        messagingLoggerModule(settings, 'consumer'),
+        MessagingModule.forRoot({ ...settings, withConsumer: true }),
+        MessagingHealthModule,
+      ],
       controllers: [HealthController, MetricsController, DeadLetterAdminController],
       providers: [{ provide: SIMULATED_FAILURES, useValue: simulatedFailures }, ProcessedMessagesHandler],
     };

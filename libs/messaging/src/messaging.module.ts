@@ -3,7 +3,15 @@ import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown, P
 import { ScheduleModule } from '@nestjs/schedule';
 import type Redis from 'ioredis';
 import type { MessagingSettings } from './config';
-import { ConsumerDrain, consumerHandlerOptions, DeadLetterQueue, createFailureRouter, IdempotencyInterceptor, InFlightDeliveries, MESSAGING_CONSUMER } from './consuming';
+import {
+  ConsumerDrain,
+  consumerHandlerOptions,
+  DeadLetterQueue,
+  createFailureRouter,
+  IdempotencyInterceptor,
+  InFlightDeliveries,
+  MESSAGING_CONSUMER,
+} from './consuming';
 import { IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
 import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
@@ -117,5 +125,5 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
 }
 
 function providerToken(provider: Provider): Provider | string | symbol {
-  return typeof provider === "function" ? provider : (provider.provide as string | symbol);
+  return typeof provider === 'function' ? provider : (provider.provide as string | symbol);
 }

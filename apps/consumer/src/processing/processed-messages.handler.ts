@@ -1,4 +1,12 @@
-import { attemptOf, Idempotent, MESSAGING_CONSUMER, MESSAGING_SETTINGS, RedisEffect, type MessageEnvelope, type MessagingSettings } from '@app/messaging';
+import {
+  attemptOf,
+  Idempotent,
+  MESSAGING_CONSUMER,
+  MESSAGING_SETTINGS,
+  RedisEffect,
+  type MessageEnvelope,
+  type MessagingSettings,
+} from '@app/messaging';
 import { RabbitPayload, RabbitRequest, RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import { Inject, Injectable } from '@nestjs/common';
 import type { ConsumeMessage } from 'amqplib';
@@ -21,6 +29,7 @@ export class ProcessedMessagesHandler {
 
   @RabbitSubscribe({ name: MESSAGING_CONSUMER })
   @Idempotent({ mode: 'atomic' })
+  // eslint-disable-next-line @typescript-eslint/require-await -- golevelup handlers are async by contract; this one has nothing to wait for
   async handle(@RabbitPayload() message: MessageEnvelope, @RabbitRequest() delivery: ConsumeMessage): Promise<RedisEffect> {
     const attempt = attemptOf(delivery);
     if (this.simulatedFailures && shouldSimulateFailure(message, attempt)) throw new SimulatedFailure(message.id, attempt);

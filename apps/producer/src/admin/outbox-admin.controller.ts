@@ -25,12 +25,18 @@ export class OutboxAdminController {
   }
 
   @Get('pending')
-  listPending(@Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number, @Query('offset', new DefaultValuePipe(0), ParseIntPipe) offset: number) {
+  listPending(
+    @Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number,
+    @Query('offset', new DefaultValuePipe(0), ParseIntPipe) offset: number,
+  ) {
     return this.list('pending', limit, offset);
   }
 
   @Get('parked')
-  listParked(@Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number, @Query('offset', new DefaultValuePipe(0), ParseIntPipe) offset: number) {
+  listParked(
+    @Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number,
+    @Query('offset', new DefaultValuePipe(0), ParseIntPipe) offset: number,
+  ) {
     return this.list('parked', limit, offset);
   }
 

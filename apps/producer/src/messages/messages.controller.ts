@@ -1,6 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { ApiKeyGuard, createEnvelope, MessageNotAcceptedError, messageIdForIdempotencyKey, ReliablePublisher } from '@app/messaging';
-import { BadRequestException, Body, Controller, HttpCode, Post, Req, Res, ServiceUnavailableException, UnsupportedMediaTypeException, UseGuards } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  HttpCode,
+  Post,
+  Req,
+  Res,
+  ServiceUnavailableException,
+  UnsupportedMediaTypeException,
+  UseGuards,
+} from '@nestjs/common';
 import { ApiHeader, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { ThrottlerGuard } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';

@@ -26,7 +26,8 @@ export class ConsumerDrain implements BeforeApplicationShutdown {
     const inFlight = this.inFlight.size;
     if (inFlight > 0) this.logger.log(`waiting for ${inFlight} in-flight deliveries`);
     const drained = await this.inFlight.drained(this.settings.shutdownTimeoutMs);
-    if (!drained) this.logger.warn(`${this.inFlight.size} deliveries still in flight after ${this.settings.shutdownTimeoutMs} ms; handing them back`);
+    if (!drained)
+      this.logger.warn(`${this.inFlight.size} deliveries still in flight after ${this.settings.shutdownTimeoutMs} ms; handing them back`);
     this.guard.stop();
     await this.inFlight.drained(1000);
   }

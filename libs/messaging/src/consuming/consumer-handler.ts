@@ -11,7 +11,10 @@ export const MESSAGING_CONSUMER = 'messaging-consumer';
  * not a valid envelope throws in the deserializer, before any handler runs, and so reaches the
  * failure router, which dead-letters it at once.
  */
-export function consumerHandlerOptions(settings: MessagingSettings, errorHandler: MessageHandlerOptions['errorHandler']): MessageHandlerOptions {
+export function consumerHandlerOptions(
+  settings: MessagingSettings,
+  errorHandler: MessageHandlerOptions['errorHandler'],
+): MessageHandlerOptions {
   return {
     queue: settings.names.queue,
     // Declared again (same arguments, so a no-op) because golevelup runs channel setups concurrently:

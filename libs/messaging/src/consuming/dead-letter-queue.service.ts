@@ -13,7 +13,15 @@ export interface DeadLetter {
 }
 
 /** Headers of a failure (ours and the broker's own dead-lettering), shown to operators. */
-const FAILURE_HEADERS = [HEADERS.failureReason, HEADERS.failureKind, HEADERS.failedAt, HEADERS.failedQueue, HEADERS.failedAttempts, 'x-death', 'x-first-death-reason'];
+const FAILURE_HEADERS = [
+  HEADERS.failureReason,
+  HEADERS.failureKind,
+  HEADERS.failedAt,
+  HEADERS.failedQueue,
+  HEADERS.failedAttempts,
+  'x-death',
+  'x-first-death-reason',
+];
 
 /**
  * Operator access to the DLQ. Listing takes messages without acknowledging them and hands them all
@@ -37,7 +45,11 @@ export class DeadLetterQueue {
   async list(limit = 100): Promise<DeadLetter[]> {
     return this.withChannel(async (channel) => {
       const letters: DeadLetter[] = [];
-      for (let message = await this.take(channel); message && letters.length < limit; message = letters.length < limit ? await this.take(channel) : false) {
+      for (
+        let message = await this.take(channel);
+        message && letters.length < limit;
+        message = letters.length < limit ? await this.take(channel) : false
+      ) {
         letters.push(describe(message));
       }
       return letters;
@@ -70,12 +82,23 @@ export class DeadLetterQueue {
 
   private publishToWorkQueue(channel: ConfirmChannel, message: GetMessage): Promise<void> {
     const headers = { ...(message.properties.headers ?? {}) };
-    for (const name of [...FAILURE_HEADERS, HEADERS.attempt, 'x-delivery-count', 'x-last-death-reason', 'x-last-death-queue', 'x-last-death-exchange', 'x-first-death-queue', 'x-first-death-exchange']) {
+    for (const name of [
+      ...FAILURE_HEADERS,
+      HEADERS.attempt,
+      'x-delivery-count',
+      'x-last-death-reason',
+      'x-last-death-queue',
+      'x-last-death-exchange',
+      'x-first-death-queue',
+      'x-first-death-exchange',
+    ]) {
       delete headers[name];
     }
     const options: Options.Publish = { ...message.properties, headers, persistent: true };
     return new Promise<void>((resolve, reject) =>
-      channel.publish('', this.settings.names.queue, message.content, options, (err: unknown) => (err ? reject(err) : resolve())),
+      channel.publish('', this.settings.names.queue, message.content, options, (err: unknown) =>
+        err ? reject(err instanceof Error ? err : new Error(JSON.stringify(err))) : resolve(),
+      ),
     );
   }
 

@@ -7,7 +7,16 @@ import type { MessagingMetrics } from '../metrics';
 import type { Topology } from '../topology';
 
 /** Headers the broker owns; they are not copied onto a message we publish again. */
-const BROKER_HEADERS = ['x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'x-last-death-exchange', 'x-last-death-queue', 'x-last-death-reason', 'x-delivery-count'];
+const BROKER_HEADERS = [
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+  'x-delivery-count',
+];
 
 const ROUTING_CONFIRM_TIMEOUT_MS = 10_000;
 /** Pause before handing back a delivery we could not route, so a broken broker is not hammered. */
@@ -43,7 +52,15 @@ export function attemptOf(delivery: ConsumeMessage): number {
 }
 
 function republishOptions(delivery: ConsumeMessage, extraHeaders: Record<string, unknown>): Options.Publish {
-  const { properties } = delivery;
+  // amqplib types these properties as `any`; they are strings and a number on the wire.
+  const properties = delivery.properties as {
+    messageId?: string;
+    type?: string;
+    contentType?: string;
+    timestamp?: number;
+    correlationId?: string;
+    headers?: Record<string, unknown>;
+  };
   const headers = { ...(properties.headers ?? {}) };
   for (const name of BROKER_HEADERS) delete headers[name];
   return {
@@ -57,12 +74,18 @@ function republishOptions(delivery: ConsumeMessage, extraHeaders: Record<string,
   };
 }
 
-function publishConfirmed(channel: Channel, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+function publishConfirmed(
+  channel: Channel,
+  exchange: string,
+  routingKey: string,
+  content: Buffer,
+  options: Options.Publish,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no confirm in time')), ROUTING_CONFIRM_TIMEOUT_MS);
     (channel as ConfirmChannel).publish(exchange, routingKey, content, options, (err: unknown) => {
       clearTimeout(timer);
-      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      if (err) reject(asError(err));
       else resolve();
     });
   });
@@ -84,8 +107,8 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
     const attempt = attemptOf(delivery);
     const decision = decideFailure(error, attempt, settings.consumer.maxAttempts, topology.retryQueues);
     const log = {
-      messageId: delivery.properties.messageId,
-      correlationId: delivery.properties.headers?.[HEADERS.correlationId],
+      messageId: delivery.properties.messageId as string | undefined,
+      correlationId: delivery.properties.headers?.[HEADERS.correlationId] as string | undefined,
       attempt,
       error: error instanceof Error ? error.message : String(error),
     };
@@ -99,7 +122,13 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
         return;
       }
       if (decision.action === 'retry') {
-        await publishConfirmed(channel, '', decision.queue, delivery.content, republishOptions(delivery, { [HEADERS.attempt]: decision.nextAttempt }));
+        await publishConfirmed(
+          channel,
+          '',
+          decision.queue,
+          delivery.content,
+          republishOptions(delivery, { [HEADERS.attempt]: decision.nextAttempt }),
+        );
         channel.ack(delivery);
         metrics.consumed.inc({ result: 'retried' });
         logger.warn({ ...log, retryQueue: decision.queue }, 'handler failed, retry scheduled');
@@ -133,4 +162,8 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
       }
     }
   };
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(JSON.stringify(value));
 }

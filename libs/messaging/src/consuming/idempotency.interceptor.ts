@@ -36,7 +36,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const started = performance.now();
     const outcome = await this.guard.run(envelope.id, mode, async () => {
       try {
-        return await lastValueFrom(next.handle(), { defaultValue: undefined });
+        return await lastValueFrom<unknown, undefined>(next.handle(), { defaultValue: undefined });
       } finally {
         this.metrics.handlerDuration.observe((performance.now() - started) / 1000);
       }

@@ -74,7 +74,7 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
           message.body,
           publishProperties(message, occurredAtMs),
           (err: unknown) => {
-            if (err) return settle(new PublishFailedError('nacked', message.id, String(err)));
+            if (err) return settle(new PublishFailedError('nacked', message.id, err instanceof Error ? err.message : JSON.stringify(err)));
             if (this.returned.delete(message.id)) return settle(new PublishFailedError('returned', message.id, 'unroutable'));
             settle();
           },

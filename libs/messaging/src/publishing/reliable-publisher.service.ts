@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { toWireMessage, type MessageEnvelope, type WireMessage } from '../envelope';
 import { MessagingMetrics } from '../metrics';
 import { OutboxStore } from '../outbox';
@@ -51,11 +51,17 @@ export class ReliablePublisher {
       await this.outbox.store(message, brokerError);
     } catch (error) {
       this.metrics.refused.inc();
-      this.logger.error({ messageId: message.id, correlationId: message.correlationId, brokerError, outboxError: (error as Error).message }, 'message refused: neither broker nor outbox took it');
+      this.logger.error(
+        { messageId: message.id, correlationId: message.correlationId, brokerError, outboxError: (error as Error).message },
+        'message refused: neither broker nor outbox took it',
+      );
       throw new MessageNotAcceptedError(message.id, brokerError, (error as Error).message);
     }
     this.metrics.accepted.inc({ status: 'pending' });
-    this.logger.warn({ messageId: message.id, correlationId: message.correlationId, brokerError }, 'message stored in the outbox for replay');
+    this.logger.warn(
+      { messageId: message.id, correlationId: message.correlationId, brokerError },
+      'message stored in the outbox for replay',
+    );
     return 'pending';
   }
 }
