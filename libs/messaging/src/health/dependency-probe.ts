@@ -1,7 +1,8 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { MESSAGING_REDIS } from '../messaging.constants';
+import { ConfirmedPublisher } from '../publishing/confirmed-publisher';
 
 export interface DependencyState {
   up: boolean;
@@ -14,10 +15,14 @@ export class DependencyProbe {
   constructor(
     private readonly amqp: AmqpConnection,
     @Inject(MESSAGING_REDIS) private readonly redis: Redis,
+    @Optional() private readonly publisher?: ConfirmedPublisher,
   ) {}
 
+  /** In a publishing app the broker counts as up only once its confirm channel is open. */
   broker(): DependencyState {
-    return this.amqp.managedConnection?.isConnected() ? { up: true } : { up: false, detail: 'not connected' };
+    if (!this.amqp.managedConnection?.isConnected()) return { up: false, detail: 'not connected' };
+    if (this.publisher && !this.publisher.isReady()) return { up: false, detail: 'publisher channel not open' };
+    return { up: true };
   }
 
   async redisState(): Promise<DependencyState> {
