@@ -1,0 +1,52 @@
+import { HEADERS, publishProperties, toWireMessage } from './amqp-properties';
+import { createEnvelope } from './message-envelope';
+
+describe('toWireMessage', () => {
+  it('carries id, type, the JSON body and the correlation id', () => {
+    const envelope = createEnvelope('order.created', { n: 1 }, 'id-1', new Date('2024-01-01T00:00:00Z'));
+    const wire = toWireMessage(envelope, 'corr-1');
+    expect(wire.id).toBe('id-1');
+    expect(wire.type).toBe('order.created');
+    expect(wire.correlationId).toBe('corr-1');
+    expect(JSON.parse(wire.body.toString('utf8'))).toEqual(envelope);
+  });
+
+  it('leaves the correlation id undefined when none is given', () => {
+    expect(toWireMessage(createEnvelope('t', {})).correlationId).toBeUndefined();
+  });
+});
+
+describe('publishProperties', () => {
+  const body = Buffer.from('{}');
+
+  it('sets every contract property, the timestamp in whole seconds', () => {
+    const props = publishProperties({ id: 'id-1', type: 'order.created', body, correlationId: 'corr-1' }, 1_714_564_800_999);
+    expect(props).toEqual({
+      persistent: true,
+      mandatory: true,
+      messageId: 'id-1',
+      type: 'order.created',
+      contentType: 'application/json',
+      timestamp: 1_714_564_800,
+      correlationId: 'corr-1',
+      headers: { [HEADERS.schemaVersion]: 1, [HEADERS.correlationId]: 'corr-1' },
+    });
+    expect(HEADERS.correlationId).toBe('x-correlation-id');
+  });
+
+  it('has no correlation header without a correlation id', () => {
+    const props = publishProperties({ id: 'id-2', type: 't', body }, 5_000);
+    expect(props.headers).toEqual({ 'x-schema-version': 1 });
+    expect(props.headers).not.toHaveProperty('x-correlation-id');
+    expect(props.correlationId).toBeUndefined();
+    expect(props.timestamp).toBe(5);
+  });
+
+  it('defaults the timestamp to now, in seconds', () => {
+    const before = Math.floor(Date.now() / 1000);
+    const props = publishProperties({ id: 'id-3', type: 't', body });
+    const after = Math.floor(Date.now() / 1000);
+    expect(props.timestamp).toBeGreaterThanOrEqual(before);
+    expect(props.timestamp).toBeLessThanOrEqual(after);
+  });
+});
