@@ -1,0 +1,114 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+}
+
+const ignore = () => undefined;
+
+/**
+ * A TCP proxy of our own in front of a service (RabbitMQ, Redis), so a test can break the network
+ * between an app and the service without touching the service: `cut()` drops every live connection,
+ * `refuse()` drops every new one as well until `accept()`. It never throws on socket errors.
+ */
+export class FaultProxy {
+  private readonly pairs = new Set<Pair>();
+  private refusing = false;
+  private stopped = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    readonly targetPort: number,
+    readonly targetHost: string,
+  ) {}
+
+  static start(targetPort: number, targetHost = '127.0.0.1'): Promise<FaultProxy> {
+    return new Promise<FaultProxy>((resolve, reject) => {
+      const server = createServer({ pauseOnConnect: false, noDelay: true });
+      let proxy: FaultProxy | undefined;
+      server.on('connection', (client: Socket) => {
+        if (proxy) proxy.onConnection(client);
+        else {
+          client.on('error', ignore);
+          client.destroy();
+        }
+      });
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject);
+        server.on('error', ignore);
+        const address = server.address();
+        if (address === null || typeof address === 'string') {
+          server.close();
+          reject(new Error('fault proxy: no port'));
+          return;
+        }
+        proxy = new FaultProxy(server, address.port, targetPort, targetHost);
+        resolve(proxy);
+      });
+    });
+  }
+
+  /** Live proxied connections. */
+  get connections(): number {
+    return this.pairs.size;
+  }
+
+  /** True while new connections are refused. */
+  get isRefusing(): boolean {
+    return this.refusing;
+  }
+
+  /** Destroys every live connection, both sides. New connections are still accepted. */
+  cut(): void {
+    for (const pair of [...this.pairs]) this.drop(pair);
+  }
+
+  /** Cuts every live connection, and from now on accepts new ones only to destroy them at once. */
+  refuse(): void {
+    this.refusing = true;
+    this.cut();
+  }
+
+  /** Back to normal: new connections are proxied. */
+  accept(): void {
+    this.refusing = false;
+  }
+
+  /** Cuts everything and closes the listener. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.refusing = true;
+    this.cut();
+    return new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private onConnection(client: Socket): void {
+    client.on('error', ignore);
+    if (this.refusing || this.stopped) {
+      client.destroy();
+      return;
+    }
+    client.setNoDelay(true);
+    const upstream = connect({ port: this.targetPort, host: this.targetHost });
+    upstream.on('error', ignore);
+    upstream.setNoDelay(true);
+    const pair: Pair = { client, upstream };
+    this.pairs.add(pair);
+    const close = () => this.drop(pair);
+    client.on('close', close);
+    upstream.on('close', close);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  private drop(pair: Pair): void {
+    if (!this.pairs.delete(pair)) return;
+    pair.client.unpipe();
+    pair.upstream.unpipe();
+    pair.client.destroy();
+    pair.upstream.destroy();
+  }
+}
