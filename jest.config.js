@@ -1,9 +1,17 @@
-/** Unit tests: `*.spec.ts` beside the source under apps/ and libs/. */
+/** Unit tests: `*.spec.ts` under apps/ and libs/ (the e2e suites live in test/, see test/jest-e2e.config.js). */
+/** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
-  transform: { '^.+\\.ts$': 'ts-jest' },
+  rootDir: __dirname,
   roots: ['<rootDir>/apps', '<rootDir>/libs'],
   testMatch: ['**/*.spec.ts'],
+  testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'js', 'json'],
-  moduleNameMapper: { '^@app/messaging(|/.*)$': '<rootDir>/libs/messaging/src$1' },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
+  },
+  moduleNameMapper: {
+    '^@app/messaging(|/.*)$': '<rootDir>/libs/messaging/src$1',
+  },
+  collectCoverageFrom: ['{apps,libs}/**/*.ts', '!**/*.spec.ts', '!**/main.ts', '!**/index.ts'],
+  coverageDirectory: '<rootDir>/coverage',
 };
