@@ -18,7 +18,7 @@ import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
 import { MessagingMetrics } from './metrics';
 import { OutboxStore } from './outbox';
 import { ConfirmedPublisher, ReliablePublisher } from './publishing';
-import { createRedisClient } from './redis';
+import { createRedisClient, firstConnection } from './redis';
 import { ReplayJob } from './replay';
 import { ApiKeyGuard } from './security';
 import { buildTopology } from './topology';
@@ -39,10 +39,14 @@ function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, co
   };
 }
 
+/** How long start-up waits for Redis before going on without it (it reconnects by itself). */
+const FIRST_CONNECTION_BOUND_MS = 3000;
+
 const redisProvider: Provider = {
   provide: MESSAGING_REDIS,
   inject: [MESSAGING_SETTINGS],
-  useFactory: (settings: MessagingSettings) => createRedisClient(settings.redisUrl, settings.redis.commandTimeoutMs, 'messaging'),
+  useFactory: (settings: MessagingSettings) =>
+    firstConnection(createRedisClient(settings.redisUrl, settings.redis.commandTimeoutMs, 'messaging'), FIRST_CONNECTION_BOUND_MS),
 };
 
 const publishingProviders: Provider[] = [

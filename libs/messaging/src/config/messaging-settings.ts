@@ -8,12 +8,19 @@ const AMQP_URL = /^amqps?:\/\/[^\s,]+$/;
 const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
 const NAME = /^[a-zA-Z0-9._:-]{1,200}$/;
 
+/** Only plain decimal digits count as a number: '', '  ', '0x10' and '1e3' are refused, not coerced. */
+const decimal = (value: unknown) => (typeof value === 'string' ? (/^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN) : value);
+
 const int = (def: number, min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a whole number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
+  z
+    .preprocess(
+      decimal,
+      z
+        .number({ error: 'must be a whole number' })
+        .int('must be a whole number')
+        .min(min, `must be at least ${min}`)
+        .max(max, `must be at most ${max}`),
+    )
     .default(def);
 
 const name = (def: string) => z.string().regex(NAME, 'must be 1-200 characters of a-z A-Z 0-9 . _ : -').default(def);
@@ -208,5 +215,5 @@ export function describeSettings(settings: MessagingSettings): Record<string, un
 }
 
 export function maskUrlPassword(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/?#]*@/i, '$1***@');
 }

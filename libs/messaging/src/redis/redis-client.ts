@@ -34,6 +34,24 @@ export function createRedisClient(url: string, commandTimeoutMs: number, connect
   return client;
 }
 
+/**
+ * Waits (bounded) for the first connection, so the app does not refuse its first requests while a
+ * healthy Redis is still handshaking. A Redis that is down does not hold the start up past the bound.
+ */
+export async function firstConnection(client: Redis, boundMs: number): Promise<Redis> {
+  if (client.status === 'ready') return client;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, boundMs);
+    client.once('ready', done);
+    function done() {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    }
+  });
+  return client;
+}
+
 export function isRedisReady(client: Redis): boolean {
   return client.status === 'ready';
 }

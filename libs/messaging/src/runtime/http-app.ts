@@ -19,7 +19,7 @@ export async function startHttpApp(
 ): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     module,
-    new FastifyAdapter({ bodyLimit: settings.publishing.maxBodyBytes, trustProxy: true }),
+    new FastifyAdapter({ bodyLimit: settings.publishing.maxBodyBytes, trustProxy: false }),
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
