@@ -43,6 +43,7 @@ const MAIN: Record<AppKind, string> = {
   producer: join(DIST, 'apps/producer/apps/producer/src/main.js'),
   consumer: join(DIST, 'apps/consumer/apps/consumer/src/main.js'),
 };
+const EXIT_WITH_PARENT = join(__dirname, 'exit-with-parent.js');
 const PORT_VARIABLE: Record<AppKind, string> = { producer: 'PRODUCER_PORT', consumer: 'CONSUMER_PORT' };
 const MAX_KEPT_OUTPUT = 4 * 1024 * 1024;
 
@@ -98,10 +99,11 @@ export async function startApp(kind: AppKind, env: Record<string, string>, opts:
   }
   mkdirSync(LOG_DIR, { recursive: true });
 
-  const child = spawn(process.execPath, [MAIN[kind]], {
+  const child = spawn(process.execPath, ['-r', EXIT_WITH_PARENT, MAIN[kind]], {
     cwd: ROOT,
     env: { ...process.env, [portVariable]: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The IPC channel only tells the app when this process is gone (see exit-with-parent.js).
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const spawnError = await new Promise<Error | undefined>((done) => {
     child.once('spawn', () => done(undefined));
@@ -111,6 +113,10 @@ export async function startApp(kind: AppKind, env: Record<string, string>, opts:
     throw new Error(`could not start the ${kind}: ${spawnError?.message ?? 'no pid'}`);
   }
   running.add(child);
+  // An app a test forgot to stop must not keep the test process alive; the exit hook then kills it.
+  child.unref();
+  for (const handle of [child.stdout, child.stderr, child.channel])
+    (handle as unknown as { unref?: () => void } | null | undefined)?.unref?.();
   const pid = child.pid;
   const logFile = join(LOG_DIR, `${kind}-${pid}.log`);
   const log: WriteStream = createWriteStream(logFile);

@@ -42,7 +42,11 @@ async function checkRabbit() {
   const port = Number(url.port || (url.protocol === 'amqps:' ? 5671 : 5672));
   await withTimeout(tcpConnect(url.hostname, port), `TCP ${url.hostname}:${port}`);
   const amqplib = require('amqplib');
-  const connection = await withTimeout(amqplib.connect(amqpUrl), 'AMQP handshake');
+  const connection = await withTimeout(amqplib.connect(amqpUrl), 'AMQP handshake').catch((error) => {
+    throw Object.assign(new Error(`it accepts TCP but the AMQP connection failed: ${error.message}`), {
+      hint: 'check the user, password and vhost in RABBITMQ_URL',
+    });
+  });
   connection.on('error', () => undefined);
   await connection.close().catch(() => undefined);
 }
@@ -55,9 +59,15 @@ async function checkRedis() {
   const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: TIMEOUT_MS });
   client.on('error', () => undefined);
   try {
-    await withTimeout(client.connect(), 'Redis connect');
-    const pong = await withTimeout(client.ping(), 'Redis PING');
-    if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
+    try {
+      await withTimeout(client.connect(), 'Redis connect');
+      const pong = await withTimeout(client.ping(), 'Redis PING');
+      if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
+    } catch (error) {
+      throw Object.assign(new Error(`it accepts TCP but PING failed: ${error.message}`), {
+        hint: 'check the password and database in REDIS_URL',
+      });
+    }
   } finally {
     client.disconnect();
   }
@@ -69,13 +79,13 @@ async function main() {
   if (rabbit.status === 'rejected') {
     problems.push(
       `RabbitMQ is unreachable at ${mask(amqpUrl)}: ${rabbit.reason && rabbit.reason.message}\n` +
-        '  start it with: rabbitmq-server -detached  (or point RABBITMQ_URL at a running broker)',
+        `  ${(rabbit.reason && rabbit.reason.hint) || 'start it with: rabbitmq-server -detached  (or point RABBITMQ_URL at a running broker)'}`,
     );
   }
   if (redis.status === 'rejected') {
     problems.push(
       `Redis is unreachable at ${mask(redisUrl)}: ${redis.reason && redis.reason.message}\n` +
-        '  start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no  (or point REDIS_URL at a running Redis)',
+        `  ${(redis.reason && redis.reason.hint) || 'start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no  (or point REDIS_URL at a running Redis)'}`,
     );
   }
   if (problems.length > 0) {
