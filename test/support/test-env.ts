@@ -148,54 +148,93 @@ async function sweepAbandonedVhosts(): Promise<void> {
   }
 }
 
-/** Creates the vhost and reserves a database. Call once per suite (rabbitmqctl is slow). */
-export async function createTestEnv(label: string): Promise<TestEnv> {
+/** A Redis database of this run's own, reserved in db 0 so no concurrent run picks (and flushes) it. */
+export interface ReservedRedisDb {
+  db: number;
+  url: string;
+  /** A client on the database (closed by release). */
+  redis: Redis;
+  /** Flushes the database, closes the client and gives the reservation back. Safe to call twice. */
+  release: () => Promise<void>;
+}
+
+/**
+ * Reserves a free database (1..15) under `owner`, which must look like one of our vhost names
+ * (test-<slug>-<pid>-<hex>) so a run that died can have its reservation taken over. Flushed on arrival.
+ */
+async function reserveRedisDb(owner: string): Promise<ReservedRedisDb> {
   const base = serviceBase();
+  const token = `${owner}@${hostname()}@${Date.now()}`;
+  const control = newRedis(redisUrlOf(base.redis, 0));
+  let db: number;
+  try {
+    db = await reserveDb(control, token);
+  } catch (error) {
+    control.disconnect();
+    throw error;
+  }
+  const reservationKey = `${RESERVATION_PREFIX}${db}`;
+  const refresh = setInterval(() => {
+    void control.eval(REFRESH_SCRIPT, 1, reservationKey, token, RESERVATION_TTL_SECONDS).catch(() => undefined);
+  }, RESERVATION_REFRESH_MS);
+  refresh.unref();
+  const url = redisUrlOf(base.redis, db);
+  const redis = newRedis(url);
+  let released: Promise<void> | undefined;
+  const release = (): Promise<void> => {
+    released ??= (async () => {
+      clearInterval(refresh);
+      await redis.flushdb().catch(() => undefined);
+      await redis.quit().catch(() => redis.disconnect());
+      await control.eval(RELEASE_SCRIPT, 1, reservationKey, token).catch(() => undefined);
+      await control.quit().catch(() => control.disconnect());
+    })();
+    return released;
+  };
+  try {
+    await redis.flushdb();
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return { db, url, redis, release };
+}
+
+function ownerName(label: string): string {
   const slug =
     label
       .toLowerCase()
       .replace(/[^a-z0-9-]+/g, '-')
       .replace(/^-+|-+$/g, '')
       .slice(0, 40) || 'suite';
-  const vhost = `test-${slug}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const token = `${vhost}@${hostname()}@${Date.now()}`;
+  return `test-${slug}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
 
-  const control = newRedis(redisUrlOf(base.redis, 0));
-  let redisDb: number;
-  try {
-    redisDb = await reserveDb(control, token);
-  } catch (error) {
-    control.disconnect();
-    throw error;
-  }
-  const reservationKey = `${RESERVATION_PREFIX}${redisDb}`;
-  const refresh = setInterval(() => {
-    void control.eval(REFRESH_SCRIPT, 1, reservationKey, token, RESERVATION_TTL_SECONDS).catch(() => undefined);
-  }, RESERVATION_REFRESH_MS);
-  refresh.unref();
+/** A Redis database for a suite that needs no vhost (the store specs beside the library source). */
+export function reserveRedisDatabase(label: string): Promise<ReservedRedisDb> {
+  return reserveRedisDb(ownerName(label));
+}
 
-  const redisUrl = redisUrlOf(base.redis, redisDb);
-  const redis = newRedis(redisUrl);
+/** Creates the vhost and reserves a database. Call once per suite (rabbitmqctl is slow). */
+export async function createTestEnv(label: string): Promise<TestEnv> {
+  const base = serviceBase();
+  const vhost = ownerName(label);
+  const { db: redisDb, url: redisUrl, redis, release } = await reserveRedisDb(vhost);
   const connections = new Set<ChannelModel>();
   let vhostCreated = false;
 
   let cleanedUp: Promise<void> | undefined;
   const cleanup = (): Promise<void> => {
     cleanedUp ??= (async () => {
-      clearInterval(refresh);
       await Promise.all([...connections].map((connection) => connection.close().catch(() => undefined)));
       connections.clear();
       if (vhostCreated) await rabbitmqctl('delete_vhost', vhost).catch(() => undefined);
-      await redis.flushdb().catch(() => undefined);
-      await redis.quit().catch(() => redis.disconnect());
-      await control.eval(RELEASE_SCRIPT, 1, reservationKey, token).catch(() => undefined);
-      await control.quit().catch(() => control.disconnect());
+      await release();
     })();
     return cleanedUp;
   };
 
   try {
-    await redis.flushdb();
     await sweepAbandonedVhosts();
     await rabbitmqctl('add_vhost', vhost);
     vhostCreated = true;

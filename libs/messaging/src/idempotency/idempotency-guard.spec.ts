@@ -1,35 +1,12 @@
-import { hostname } from 'node:os';
 import Redis from 'ioredis';
+import { reserveRedisDatabase } from '../../../../test/support/test-env';
 import { GuardStoppedError, IdempotencyGuard } from './idempotency-guard';
 import { IdempotencyStore, type ClaimResult } from './idempotency-store';
 import { RedisEffect } from './redis-effect';
 
-/** Runs against the real Redis on 127.0.0.1:6379, in its own database (13 unless an e2e suite holds it), flushed before each test. */
+/** Runs against the real Redis, in a database reserved for this suite (test/support/test-env.ts), flushed before each test. */
 const PREFIX = 'guard';
 const STREAM = 'test:guard:processed';
-
-/**
- * Takes the database in the reservation registry the e2e suites use (test/support/test-env.ts: key
- * messaging-test:db:<n> in db 0), so a concurrent e2e suite never picks and flushes it, nor we its.
- * Prefers `preferred`; falls back to another free one of 1..15 only if an e2e suite holds it.
- */
-async function reserveRedisDb(preferred: number, label: string): Promise<{ db: number; release: () => Promise<void> }> {
-  const control = new Redis('redis://127.0.0.1:6379/0');
-  const token = `unit-${label}-${process.pid}@${hostname()}@${Date.now()}`;
-  const candidates = [preferred, ...Array.from({ length: 15 }, (_, i) => 15 - i).filter((db) => db !== preferred)];
-  for (const db of candidates) {
-    const key = `messaging-test:db:${db}`;
-    if ((await control.set(key, token, 'EX', 300, 'NX')) === 'OK') {
-      const release = async () => {
-        await control.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, key, token);
-        await control.quit();
-      };
-      return { db, release };
-    }
-  }
-  await control.quit();
-  throw new Error('no free Redis database (1..15) to reserve');
-}
 
 let redis: Redis;
 let redisUrl: string;
@@ -65,10 +42,10 @@ const effect = (id: string) => RedisEffect.of(['XADD', STREAM, '*', 'id', id]);
 const effectOf = (id: string) => () => Promise.resolve(effect(id));
 
 beforeAll(async () => {
-  const reserved = await reserveRedisDb(13, 'idempotency-guard');
+  const reserved = await reserveRedisDatabase('idempotency-guard');
   releaseDb = reserved.release;
-  redisUrl = `redis://127.0.0.1:6379/${reserved.db}`;
-  redis = new Redis(redisUrl);
+  redisUrl = reserved.url;
+  redis = reserved.redis;
 });
 
 beforeEach(async () => {
@@ -83,8 +60,6 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await redis?.flushdb();
-  await redis?.quit();
   await releaseDb?.();
 });
 

@@ -1,36 +1,13 @@
-import { hostname } from 'node:os';
 import Redis from 'ioredis';
+import { reserveRedisDatabase } from '../../../../test/support/test-env';
 import type { WireMessage } from '../envelope';
 import { OutboxStore } from './outbox-store';
 
-/** Runs against the real Redis on 127.0.0.1:6379, in its own database (14 unless an e2e suite holds it), flushed before each test. */
+/** Runs against the real Redis, in a database reserved for this suite (test/support/test-env.ts), flushed before each test. */
 const PREFIX = 'test';
 const LEASE = 30_000;
 const LIMITS = { maxAttempts: 3, maxAgeMs: 60_000 };
 const T0 = 1_700_000_000_000;
-
-/**
- * Takes the database in the reservation registry the e2e suites use (test/support/test-env.ts: key
- * messaging-test:db:<n> in db 0), so a concurrent e2e suite never picks and flushes it, nor we its.
- * Prefers `preferred`; falls back to another free one of 1..15 only if an e2e suite holds it.
- */
-async function reserveRedisDb(preferred: number, label: string): Promise<{ db: number; release: () => Promise<void> }> {
-  const control = new Redis('redis://127.0.0.1:6379/0');
-  const token = `unit-${label}-${process.pid}@${hostname()}@${Date.now()}`;
-  const candidates = [preferred, ...Array.from({ length: 15 }, (_, i) => 15 - i).filter((db) => db !== preferred)];
-  for (const db of candidates) {
-    const key = `messaging-test:db:${db}`;
-    if ((await control.set(key, token, 'EX', 300, 'NX')) === 'OK') {
-      const release = async () => {
-        await control.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, key, token);
-        await control.quit();
-      };
-      return { db, release };
-    }
-  }
-  await control.quit();
-  throw new Error('no free Redis database (1..15) to reserve');
-}
 
 let redis: Redis;
 let redisUrl: string;
@@ -42,10 +19,10 @@ function message(id: string, correlationId?: string): WireMessage {
 }
 
 beforeAll(async () => {
-  const reserved = await reserveRedisDb(14, 'outbox-store');
+  const reserved = await reserveRedisDatabase('outbox-store');
   releaseDb = reserved.release;
-  redisUrl = `redis://127.0.0.1:6379/${reserved.db}`;
-  redis = new Redis(redisUrl);
+  redisUrl = reserved.url;
+  redis = reserved.redis;
 });
 
 beforeEach(async () => {
@@ -54,8 +31,6 @@ beforeEach(async () => {
 });
 
 afterAll(async () => {
-  await redis?.flushdb();
-  await redis?.quit();
   await releaseDb?.();
 });
 
