@@ -253,7 +253,8 @@ describe('happy path: one producer, one consumer', () => {
 
     const dlq = queues.find((queue) => queue.name === DLQ);
     expect(dlq).toBeDefined();
-    expect(dlq).toMatchObject({ durable: true });
+    // Classic, so an operator listing it (which hands messages back) never runs into a delivery limit.
+    expect(dlq).toMatchObject({ durable: true, type: 'classic' });
 
     // The work queue's dead letters reach the DLQ: its dead-letter exchange routes its key there.
     const bindings = await rabbitmqctlJson<{

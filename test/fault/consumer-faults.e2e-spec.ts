@@ -9,7 +9,7 @@ import { createEnvelope } from '@app/messaging/envelope';
 import type { Channel, ChannelModel, GetMessage } from 'amqplib';
 import { startApp, stopAll, type AppProcess } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';
-import { postMessage } from '../support/http';
+import { metricValue, postMessage } from '../support/http';
 import { processedCounts } from '../support/processed';
 import { appEnv, createTestEnv, type TestEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
@@ -42,7 +42,11 @@ describe('consumer under faults (every message has exactly one effect)', () => {
   const waitForDeadLetters = (ids: string[]) =>
     waitFor(
       async () => {
-        for (let message = await channel.get('messaging.consumer.dlq', { noAck: true }); message; message = await channel.get('messaging.consumer.dlq', { noAck: true })) {
+        for (
+          let message = await channel.get('messaging.consumer.dlq', { noAck: true });
+          message;
+          message = await channel.get('messaging.consumer.dlq', { noAck: true })
+        ) {
           deadLetters.set(String(message.properties.messageId), message);
         }
         return ids.every((id) => deadLetters.has(id));
@@ -50,11 +54,10 @@ describe('consumer under faults (every message has exactly one effect)', () => {
       { timeoutMs: 30_000, intervalMs: 100, description: `${ids.length} messages in the DLQ` },
     );
 
-  const metric = async (app: AppProcess, line: string) => {
-    const text = await (await fetch(app.url('/metrics'))).text();
-    const match = text.split('\n').find((l) => l.startsWith(line));
-    return match ? Number(match.split(' ').pop()) : 0;
-  };
+  const metric = async (app: AppProcess, sample: string) => metricValue(await (await fetch(app.url('/metrics'))).text(), sample);
+
+  /** A counter summed over every running consumer. */
+  const totalMetric = async (line: string) => (await Promise.all(consumers.map((c) => metric(c, line)))).reduce((a, b) => a + b, 0);
 
   beforeAll(async () => {
     env = await createTestEnv('consumer-faults');
@@ -80,9 +83,12 @@ describe('consumer under faults (every message has exactly one effect)', () => {
     copies.sort(() => Math.random() - 0.5);
     for (const envelope of copies) publishRaw(Buffer.from(JSON.stringify(envelope)), envelope.id);
     await (channel as unknown as { waitForConfirms(): Promise<void> }).waitForConfirms();
-    const report = await drainAndCount(env, envelopes.map((e) => e.id));
+    const report = await drainAndCount(
+      env,
+      envelopes.map((e) => e.id),
+    );
     expect(report).toEqual({ lost: [], duplicated: [] });
-    const duplicates = (await Promise.all(consumers.map((c) => metric(c, 'messaging_consumed_total{result="duplicate"}')))).reduce((a, b) => a + b, 0);
+    const duplicates = await totalMetric('messaging_consumed_total{result="duplicate"}');
     expect(duplicates).toBeGreaterThanOrEqual(400);
   });
 
@@ -90,7 +96,11 @@ describe('consumer under faults (every message has exactly one effect)', () => {
     const before = await env.redis.xlen('messaging:processed');
     const load = await sendLoad({ count: 600, concurrency: 20, baseUrl: () => producer.url('') });
     expect(load.accepted.size).toBe(600);
-    await waitFor(async () => (await env.redis.xlen('messaging:processed')) > before + 50, { timeoutMs: 20_000, intervalMs: 5, description: 'processing to begin' });
+    await waitFor(async () => (await env.redis.xlen('messaging:processed')) > before + 50, {
+      timeoutMs: 20_000,
+      intervalMs: 5,
+      description: 'processing to begin',
+    });
     await consumers[0].kill();
     consumers[0] = await startConsumer();
     const report = await drainAndCount(env, load.accepted.keys());
@@ -98,12 +108,17 @@ describe('consumer under faults (every message has exactly one effect)', () => {
   });
 
   it('a handler that fails twice then succeeds: retried through the delay queues, one effect', async () => {
-    const retriedBefore = (await Promise.all(consumers.map((c) => metric(c, 'messaging_consumed_total{result="retried"}')))).reduce((a, b) => a + b, 0);
-    const load = await sendLoad({ count: 30, concurrency: 5, baseUrl: () => producer.url(''), payload: (i) => ({ i, simulateFailure: { attempts: 2 } }) });
+    const retriedBefore = await totalMetric('messaging_consumed_total{result="retried"}');
+    const load = await sendLoad({
+      count: 30,
+      concurrency: 5,
+      baseUrl: () => producer.url(''),
+      payload: (i) => ({ i, simulateFailure: { attempts: 2 } }),
+    });
     expect(load.accepted.size).toBe(30);
     const report = await drainAndCount(env, load.accepted.keys());
     expect(report).toEqual({ lost: [], duplicated: [] });
-    const retried = (await Promise.all(consumers.map((c) => metric(c, 'messaging_consumed_total{result="retried"}')))).reduce((a, b) => a + b, 0);
+    const retried = await totalMetric('messaging_consumed_total{result="retried"}');
     expect(retried - retriedBefore).toBeGreaterThanOrEqual(60);
   });
 

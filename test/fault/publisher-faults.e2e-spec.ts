@@ -48,7 +48,7 @@ describe('publisher under faults (nothing accepted is lost, nothing is processed
     await startApp('consumer', appEnv(env));
   });
 
-  afterEach(async () => {
+  afterEach(() => {
     amqpProxy.accept();
     redisProxy.accept();
   });
@@ -181,7 +181,10 @@ describe('publisher under faults (nothing accepted is lost, nothing is processed
     await brokerReady(producer);
     amqpProxy.refuse();
     redisProxy.refuse();
-    await waitFor(async () => (await fetch(producer.url('/health'))).status === 503, { timeoutMs: 20_000, description: 'health to report 503' });
+    await waitFor(async () => (await fetch(producer.url('/health'))).status === 503, {
+      timeoutMs: 20_000,
+      description: 'health to report 503',
+    });
 
     const keys = Array.from({ length: 30 }, (_, i) => `refused-${Date.now()}-${i}`);
     for (const key of keys) {

@@ -5,6 +5,7 @@ import { from, lastValueFrom, Observable } from 'rxjs';
 import { HEADERS, type MessageEnvelope } from '../envelope';
 import { IdempotencyGuard, type EffectMode } from '../idempotency';
 import { MessagingMetrics } from '../metrics';
+import { attemptOf } from './failure-router';
 import { IDEMPOTENT_MODE } from './idempotent.decorator';
 import { InFlightDeliveries } from './in-flight-deliveries';
 
@@ -32,7 +33,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
   private async handle(envelope: MessageEnvelope, delivery: ConsumeMessage, mode: EffectMode, next: CallHandler): Promise<void> {
     const correlationId = delivery.properties.headers?.[HEADERS.correlationId] as string | undefined;
-    const attempt = Number(delivery.properties.headers?.[HEADERS.attempt] ?? 1);
+    const attempt = attemptOf(delivery);
     const started = performance.now();
     const outcome = await this.guard.run(envelope.id, mode, async () => {
       try {

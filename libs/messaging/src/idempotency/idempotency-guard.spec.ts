@@ -9,7 +9,6 @@ const PREFIX = 'guard';
 const STREAM = 'test:guard:processed';
 
 let redis: Redis;
-let redisUrl: string;
 let releaseDb: () => Promise<void>;
 let store: IdempotencyStore;
 let guard: IdempotencyGuard;
@@ -44,7 +43,6 @@ const effectOf = (id: string) => () => Promise.resolve(effect(id));
 beforeAll(async () => {
   const reserved = await reserveRedisDatabase('idempotency-guard');
   releaseDb = reserved.release;
-  redisUrl = reserved.url;
   redis = reserved.redis;
 });
 

@@ -32,9 +32,12 @@ export interface GuardTiming {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A server reply error (a bad script, a wrong type) will not heal by waiting; anything else might. */
+/** Replies Redis gives while it loads its data, fails over or is busy: they heal by waiting. */
+const TRANSIENT_REPLIES = /^(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/** A server reply error (a bad script, a wrong type) will not heal by waiting; connection errors and the replies above will. */
 function isTransient(error: unknown): boolean {
-  return !(error instanceof ReplyError);
+  return !(error instanceof ReplyError) || TRANSIENT_REPLIES.test((error as Error).message);
 }
 
 /**

@@ -9,8 +9,9 @@ export type RedisCommand = [string, ...(string | number)[]];
 export class RedisEffect {
   private constructor(readonly commands: RedisCommand[]) {}
 
+  /** Arguments are sent as strings, as Redis takes them, so no number is reformatted on the way through Lua. */
   static of(...commands: RedisCommand[]): RedisEffect {
-    return new RedisEffect(commands);
+    return new RedisEffect(commands.map(([name, ...args]) => [name, ...args.map(String)]));
   }
 }
 

@@ -7,8 +7,8 @@ import { describeSettings, type MessagingSettings } from '../config';
 
 /**
  * Creates a Fastify-based Nest app with pino logs and shutdown hooks, logs the effective settings
- * (secrets masked), and listens. A second SIGTERM, or a drain that overruns its bound by far, ends
- * the process: what is unacknowledged is redelivered by the broker.
+ * (secrets masked), and listens. A second SIGTERM ends the process at once; a drain that overruns its
+ * bound by far ends it with exit code 1. Either way, what is unacknowledged is redelivered by the broker.
  */
 export async function startHttpApp(
   module: DynamicModule,
@@ -28,7 +28,7 @@ export async function startHttpApp(
   await configure?.(app);
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => setTimeout(() => process.exit(0), settings.shutdownTimeoutMs + 5000).unref());
+    process.once(signal, () => setTimeout(() => process.exit(1), settings.shutdownTimeoutMs + 5000).unref());
   }
   await app.listen(port, '0.0.0.0');
   new NestLogger(service).log({ settings: describeSettings(settings) }, `${service} listening on port ${port}`);

@@ -69,11 +69,11 @@ describe('buildTopology', () => {
     });
   });
 
-  it('binds the DLQ (a quorum queue) to the DLX with the work queue as routing key', () => {
+  it('binds the DLQ (a classic queue, which never drops what it returns) to the DLX with the work queue as routing key', () => {
     const dlq = queueNamed(buildTopology(settingsWith()).queues, 'work.dlq');
     expect(dlq).toEqual({
       name: 'work.dlq',
-      options: { durable: true, arguments: { 'x-queue-type': 'quorum' } },
+      options: { durable: true, arguments: { 'x-queue-type': 'classic' } },
       exchange: 'ex.dead',
       routingKey: 'work',
     });

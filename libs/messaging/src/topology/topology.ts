@@ -71,9 +71,12 @@ export function buildTopology(settings: MessagingSettings): Topology {
         exchange,
         routingKey: '#',
       },
+      // A classic queue on purpose: quorum queues count every return of a message (an operator's
+      // listing gives them back), and RabbitMQ 4 drops a message past its default limit of 20.
+      // A classic queue keeps dead letters however often they are looked at, in their order.
       {
         name: deadLetterQueue,
-        options: { durable: true, arguments: { 'x-queue-type': 'quorum' } },
+        options: { durable: true, arguments: { 'x-queue-type': 'classic' } },
         exchange: deadLetterExchange,
         routingKey: queue,
       },
