@@ -183,4 +183,26 @@ describe('consumer under faults (every message has exactly one effect)', () => {
     const report = await drainAndCount(env, load.accepted.keys());
     expect(report).toEqual({ lost: [], duplicated: [] });
   });
+
+  it('a consumer started while the broker is refused answers /health 503, then consumes once the broker is back', async () => {
+    await Promise.all(consumers.map((consumer) => consumer.kill()));
+    const amqpProxy = await FaultProxy.start(5672);
+    try {
+      amqpProxy.refuse();
+      const consumer = await startApp('consumer', { ...appEnv(env, { amqpPort: amqpProxy.port }), ...CONSUMER_SETTINGS });
+      consumers = [consumer];
+      const health = await fetch(consumer.url('/health'));
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ details: { processing: { broker: expect.stringMatching(/^down/) } } });
+
+      const load = await sendLoad({ count: 100, concurrency: 10, baseUrl: () => producer.url('') });
+      expect(load.accepted.size).toBe(100);
+      amqpProxy.accept();
+      const report = await drainAndCount(env, load.accepted.keys());
+      expect(report).toEqual({ lost: [], duplicated: [] });
+      expect((await fetch(consumer.url('/health'))).status).toBe(200);
+    } finally {
+      await amqpProxy.stop();
+    }
+  });
 });

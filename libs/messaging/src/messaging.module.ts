@@ -4,6 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import type Redis from 'ioredis';
 import type { MessagingSettings } from './config';
 import {
+  BackgroundSubscription,
   ConsumerDrain,
   consumerHandlerOptions,
   DeadLetterQueue,
@@ -77,6 +78,7 @@ const consumingProviders: Provider[] = [
   IdempotencyInterceptor,
   ConsumerDrain,
   DeadLetterQueue,
+  BackgroundSubscription,
 ];
 
 /**
