@@ -15,6 +15,7 @@ const ignore = () => undefined;
 export class FaultProxy {
   private readonly pairs = new Set<Pair>();
   private refusing = false;
+  private stalled = false;
   private stopped = false;
 
   private constructor(
@@ -77,6 +78,27 @@ export class FaultProxy {
     this.refusing = false;
   }
 
+  /**
+   * A partition without resets: every connection, live or new, stays open but no byte moves either way
+   * until `resume()`. Both ends see silence, as when a link drops packets: a publish waits for a confirm
+   * that does not come, and the bytes held back arrive late once the link heals.
+   */
+  stall(): void {
+    this.stalled = true;
+    for (const pair of this.pairs) this.unpipe(pair);
+  }
+
+  /** Ends a stall: the bytes held back flow on. */
+  resume(): void {
+    this.stalled = false;
+    for (const pair of this.pairs) this.pipe(pair);
+  }
+
+  /** True while no byte moves. */
+  get isStalled(): boolean {
+    return this.stalled;
+  }
+
   /** Cuts everything and closes the listener. */
   stop(): Promise<void> {
     this.stopped = true;
@@ -100,8 +122,19 @@ export class FaultProxy {
     const close = () => this.drop(pair);
     client.on('close', close);
     upstream.on('close', close);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (!this.stalled) this.pipe(pair);
+  }
+
+  private pipe(pair: Pair): void {
+    pair.client.pipe(pair.upstream);
+    pair.upstream.pipe(pair.client);
+  }
+
+  private unpipe(pair: Pair): void {
+    pair.client.unpipe(pair.upstream);
+    pair.upstream.unpipe(pair.client);
+    pair.client.pause();
+    pair.upstream.pause();
   }
 
   private drop(pair: Pair): void {
