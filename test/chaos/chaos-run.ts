@@ -71,7 +71,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let system: ChaosSystem | undefined;
   try {
     const schedule = faultSchedule(options);
-    options.log(`chaos: seed ${options.seed}, ${options.durationMs / 1000} s at ${options.ratePerSecond} msg/s, ${schedule.length} faults:`);
+    options.log(
+      `chaos: seed ${options.seed}, ${options.durationMs / 1000} s at ${options.ratePerSecond} msg/s, ${schedule.length} faults:`,
+    );
     for (const event of schedule) options.log(`  ${describeEvent(event)}`);
 
     system = await ChaosSystem.start(env, options);
@@ -90,11 +92,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 export function violations(report: ChaosReport): string[] {
   const found: string[] = [];
   if (report.lost.length > 0) found.push(`${report.lost.length} accepted messages lost: ${sample(report.lost)}`);
-  if (report.duplicated.length > 0) found.push(`${report.duplicated.length} messages processed more than once: ${sample(report.duplicated)}`);
+  if (report.duplicated.length > 0)
+    found.push(`${report.duplicated.length} messages processed more than once: ${sample(report.duplicated)}`);
   if (report.phantom.length > 0) found.push(`${report.phantom.length} effects of messages nobody sent: ${sample(report.phantom)}`);
   if (report.deadLettered > 0) found.push(`${report.deadLettered} messages dead-lettered (valid messages must never be)`);
   if (report.parked > 0) found.push(`${report.parked} messages parked in the outbox`);
-  if (report.unexpected.length > 0) found.push(`${report.unexpected.length} answers the contract does not allow: ${JSON.stringify(report.unexpected.slice(0, 5))}`);
+  if (report.unexpected.length > 0)
+    found.push(`${report.unexpected.length} answers the contract does not allow: ${JSON.stringify(report.unexpected.slice(0, 5))}`);
   return found;
 }
 
@@ -175,9 +179,11 @@ async function quiesce(env: TestEnv, system: ChaosSystem): Promise<void> {
   if ((await messagesLeft(env)) === 0) return;
   system.note('messages left in the queues: one consumer takes them');
   await system.restart(FINAL_CONSUMER);
-  await waitFor(async () => (await messagesLeft(env)) === 0, { timeoutMs: 60_000, intervalMs: 250, description: 'the queues to empty' }).catch(
-    (error: Error) => system.note(`quiesce: ${error.message}`),
-  );
+  await waitFor(async () => (await messagesLeft(env)) === 0, {
+    timeoutMs: 60_000,
+    intervalMs: 250,
+    description: 'the queues to empty',
+  }).catch((error: Error) => system.note(`quiesce: ${error.message}`));
   await system.stop('consumer');
 }
 

@@ -3,14 +3,7 @@
  * replayed by running again with the seed it printed.
  */
 
-export type FaultKind =
-  | 'cut-broker'
-  | 'refuse-broker'
-  | 'stall-broker'
-  | 'cut-redis'
-  | 'refuse-redis'
-  | 'kill-producer'
-  | 'kill-consumer';
+export type FaultKind = 'cut-broker' | 'refuse-broker' | 'stall-broker' | 'cut-redis' | 'refuse-redis' | 'kill-producer' | 'kill-consumer';
 
 /** `all`, or one app instance such as `producer-1`. */
 export type FaultTarget = string;

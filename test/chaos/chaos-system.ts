@@ -68,7 +68,17 @@ export class ChaosSystem {
       const amqp = await FaultProxy.start(env.amqpPort, env.amqpHost);
       const redis = await FaultProxy.start(env.redisPort, env.redisHost);
       const instanceEnv = { ...appEnv(env, { amqpPort: amqp.port, redisPort: redis.port }), ...CHAOS_SETTINGS };
-      system.instances.set(name, { name, kind, env: instanceEnv, amqp, redis, logFiles: [], refusedAmqp: 0, refusedRedis: 0, stalledAmqp: 0 });
+      system.instances.set(name, {
+        name,
+        kind,
+        env: instanceEnv,
+        amqp,
+        redis,
+        logFiles: [],
+        refusedAmqp: 0,
+        refusedRedis: 0,
+        stalledAmqp: 0,
+      });
     }
     await Promise.all([...system.instances.values()].map((instance) => system.launch(instance)));
     system.scraper = setInterval(() => void system.scrapeMetrics(), 1000);
@@ -124,11 +134,29 @@ export class ChaosSystem {
         for (const instance of targets) instance.redis.cut();
         return undefined;
       case 'refuse-broker':
-        return this.window(event, targets, 'refusedAmqp', (instance) => instance.amqp.refuse(), (instance) => instance.amqp.accept());
+        return this.window(
+          event,
+          targets,
+          'refusedAmqp',
+          (instance) => instance.amqp.refuse(),
+          (instance) => instance.amqp.accept(),
+        );
       case 'refuse-redis':
-        return this.window(event, targets, 'refusedRedis', (instance) => instance.redis.refuse(), (instance) => instance.redis.accept());
+        return this.window(
+          event,
+          targets,
+          'refusedRedis',
+          (instance) => instance.redis.refuse(),
+          (instance) => instance.redis.accept(),
+        );
       case 'stall-broker':
-        return this.window(event, targets, 'stalledAmqp', (instance) => instance.amqp.stall(), (instance) => instance.amqp.resume());
+        return this.window(
+          event,
+          targets,
+          'stalledAmqp',
+          (instance) => instance.amqp.stall(),
+          (instance) => instance.amqp.resume(),
+        );
       case 'kill-producer':
       case 'kill-consumer':
         return this.killAndRestart(event.kind, targets[0], event.durationMs);
@@ -147,16 +175,16 @@ export class ChaosSystem {
       instance.amqp.resume();
       instance.redis.accept();
     }
-    await Promise.all([...this.instances.values()].map((instance) => instance.restarting));
+    await Promise.all([...this.instances.values()].map((instance) => instance.restarting ?? Promise.resolve()));
     this.note('all links healed');
   }
 
   /** Graceful SIGTERM of the given kind's instances (producers first at the end of a run: no more replays). */
   async stop(kind: AppKind): Promise<void> {
     const instances = [...this.instances.values()].filter((instance) => instance.kind === kind);
-    await Promise.all(instances.map((instance) => instance.restarting));
+    await Promise.all(instances.map((instance) => instance.restarting ?? Promise.resolve()));
     await this.scrapeMetrics();
-    await Promise.all(instances.map((instance) => instance.app?.stop()));
+    await Promise.all(instances.map((instance) => instance.app?.stop() ?? Promise.resolve()));
     for (const instance of instances) instance.app = undefined;
     this.note(`stopped the ${kind}s (SIGTERM)`);
   }
@@ -182,8 +210,8 @@ export class ChaosSystem {
   async shutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.scraper);
-    await Promise.all([...this.instances.values()].map((instance) => instance.restarting?.catch(() => undefined)));
-    await Promise.all([...this.instances.values()].map((instance) => instance.app?.kill()));
+    await Promise.all([...this.instances.values()].map((instance) => instance.restarting?.catch(() => undefined) ?? Promise.resolve()));
+    await Promise.all([...this.instances.values()].map((instance) => instance.app?.kill() ?? Promise.resolve()));
     await Promise.all([...this.instances.values()].flatMap((instance) => [instance.amqp.stop(), instance.redis.stop()]));
   }
 
