@@ -80,7 +80,12 @@ export class ChaosSystem {
         stalledAmqp: 0,
       });
     }
-    await Promise.all([...system.instances.values()].map((instance) => system.launch(instance)));
+    try {
+      await Promise.all([...system.instances.values()].map((instance) => system.launch(instance)));
+    } catch (error) {
+      await system.shutdown();
+      throw error;
+    }
     system.scraper = setInterval(() => void system.scrapeMetrics(), 1000);
     return system;
   }
