@@ -8,7 +8,7 @@
  * At most one producer runs at a time: producers share the outbox, and another producer's replay job
  * would otherwise take the messages a test watches. Likewise one consumer.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { messageIdForIdempotencyKey } from '@app/messaging/envelope';
 import { matchApiKey } from '@app/messaging/security';
@@ -273,15 +273,86 @@ describe('operations', () => {
     });
   });
 
+  describe('correlation id in the logs', () => {
+    /** The JSON lines an app wrote (pino), parsed; other lines are skipped. */
+    function logLines(app: AppProcess): Record<string, unknown>[] {
+      return app
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        });
+    }
+
+    const lineAbout = (app: AppProcess, id: string, msg: string) =>
+      waitFor(() => Promise.resolve(logLines(app).find((line) => line.messageId === id && line.msg === msg)), {
+        timeoutMs: 10_000,
+        description: `the ${app.kind}'s "${msg}" line about ${id}`,
+      });
+
+    it('X-Correlation-Id, or the trace id of a W3C traceparent, travels in the AMQP headers: at LOG_LEVEL=info the producer and the consumer each write one line per message with its messageId and correlationId', async () => {
+      const app = await useProducer({ LOG_LEVEL: 'info' });
+      const target = await useConsumer({ LOG_LEVEL: 'info' });
+      const correlationId = `order-flow-${randomUUID()}`;
+      const traceId = randomBytes(16).toString('hex');
+      const byHeader = await postMessage(app.url(''), { type: 'log.correlation', payload: {} }, { 'X-Correlation-Id': correlationId });
+      const byTrace = await postMessage(
+        app.url(''),
+        { type: 'log.traceparent', payload: {} },
+        { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+      );
+      expect(byHeader.headers.get('x-correlation-id')).toBe(correlationId);
+      expect(byTrace.headers.get('x-correlation-id')).toBe(traceId);
+      const cases = [
+        { id: expect202(byHeader, 'published'), correlationId, type: 'log.correlation' },
+        { id: expect202(byTrace, 'published'), correlationId: traceId, type: 'log.traceparent' },
+      ];
+      await waitForProcessed(
+        env,
+        cases.map(({ id }) => id),
+      );
+
+      for (const { id, correlationId: expected, type } of cases) {
+        expect(await lineAbout(app, id, 'message published')).toMatchObject({
+          level: 30,
+          name: 'producer',
+          messageId: id,
+          correlationId: expected,
+          type,
+          status: 'published',
+        });
+        expect(await lineAbout(target, id, 'message processed')).toMatchObject({
+          level: 30,
+          name: 'consumer',
+          context: 'MessageConsumer',
+          messageId: id,
+          correlationId: expected,
+          type,
+          attempt: 1,
+        });
+        // One line per message on each side, not one per step.
+        expect(logLines(app).filter((line) => line.messageId === id)).toHaveLength(1);
+        expect(logLines(target).filter((line) => line.messageId === id)).toHaveLength(1);
+      }
+    });
+  });
+
   describe('security', () => {
     let secured: AppProcess;
-    /** Requests that passed the API key guard on POST /messages, so counted by the rate limiter. */
-    let counted = 0;
+    /** Requests per API key that passed the API key guard on POST /messages, so counted by the rate limiter. */
+    const counted = new Map<string, number>();
+    const used = (key: string) => counted.get(key) ?? 0;
     const acceptedIds: string[] = [];
 
     /** POST /messages with a valid key (so it counts against the rate limit). */
     async function postCounted(body: unknown, headers: Record<string, string>, raw?: string): Promise<HttpResult> {
-      counted++;
+      const key = headers['X-Api-Key'] ?? headers.Authorization?.replace(/^Bearer /, '');
+      counted.set(key, used(key) + 1);
       return postMessage(secured.url(''), body, headers, raw);
     }
 
@@ -371,22 +442,29 @@ describe('operations', () => {
       expect(Object.keys(document.body.paths)).toEqual(expect.arrayContaining(['/messages', '/admin/outbox', '/admin/outbox/parked']));
     });
 
-    it(`rate limit: request ${RATE_LIMIT + 1} within a minute is answered 429 with Retry-After, and is not published`, async () => {
-      const remaining = RATE_LIMIT - counted;
-      expect(remaining).toBeGreaterThan(0);
-      for (let i = 0; i < remaining; i++) {
-        acceptedIds.push(
-          expect202(await postCounted({ type: 'secure.rate', payload: { i } }, { 'X-Api-Key': i % 2 === 0 ? KEY_A : KEY_B })),
-        );
-      }
+    it(`rate limit per API key: request ${RATE_LIMIT + 1} of one key within a minute is answered 429 with Retry-After and not published, while the other key, from the same address, keeps its own budget`, async () => {
+      const message = (i: number) => ({ type: 'secure.rate', payload: { i } });
+      const remainingA = RATE_LIMIT - used(KEY_A);
+      expect(remainingA).toBeGreaterThan(0);
+      for (let i = 0; i < remainingA; i++) acceptedIds.push(expect202(await postCounted(message(i), { 'X-Api-Key': KEY_A })));
       const idempotencyKey = `throttled-${randomUUID()}`;
-      const throttled = await postCounted({ type: 'secure.rate', payload: {} }, { 'X-Api-Key': KEY_A, 'Idempotency-Key': idempotencyKey });
+      const throttled = await postCounted(message(-1), { 'X-Api-Key': KEY_A, 'Idempotency-Key': idempotencyKey });
       expect(throttled.status).toBe(429);
       expect(throttled.headers.get('content-type')).toMatch(/^application\/json/);
       expect(throttled.body).toMatchObject({ statusCode: 429 });
       // @nestjs/throttler names the header Retry-After (its default throttler has no suffix); seconds.
       const retryAfter = Number(throttled.headers.get('retry-after'));
       expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60).toBe(true);
+
+      // Key B, from the same address (127.0.0.1), is not affected: its budget is its own, RATE_LIMIT in full.
+      const remainingB = RATE_LIMIT - used(KEY_B);
+      expect(remainingB).toBeGreaterThan(0);
+      for (let i = 0; i < remainingB; i++) acceptedIds.push(expect202(await postCounted(message(i), { Authorization: `Bearer ${KEY_B}` })));
+      const throttledB = await postCounted(message(-2), { Authorization: `Bearer ${KEY_B}` });
+      expect(throttledB.status).toBe(429);
+      expect(Number(throttledB.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(used(KEY_A)).toBe(RATE_LIMIT + 1);
+      expect(used(KEY_B)).toBe(RATE_LIMIT + 1);
       // Admin routes are not rate limited.
       expect((await request(secured.url('/admin/outbox'), { headers: { 'X-Api-Key': KEY_A } })).status).toBe(200);
 
@@ -419,6 +497,20 @@ describe('operations', () => {
           expect({ file, leaks: text.includes(secret) ? secret : undefined }).toEqual({ file, leaks: undefined });
         }
       }
+    });
+  });
+
+  describe('rate limit without API keys', () => {
+    it('counts per client address: the 4th request within a minute from 127.0.0.1 is answered 429 with Retry-After', async () => {
+      const app = await useProducer({ RATE_LIMIT_PER_MINUTE: '3' });
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push(expect202(await postMessage(app.url(''), { type: 'rate.address', payload: { i } })));
+      const throttled = await postMessage(app.url(''), { type: 'rate.address', payload: {} });
+      expect(throttled.status).toBe(429);
+      expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await drainAndCount(env, ids, 10_000)).toEqual({ lost: [], duplicated: [] });
+      producer = undefined;
+      await app.kill();
     });
   });
 
