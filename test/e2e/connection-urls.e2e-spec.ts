@@ -104,28 +104,57 @@ describe('connection URLs', () => {
       await producer.kill();
     });
 
-    it('with the CA in NODE_EXTRA_CA_CERTS: both apps connect through TLS, a message is published (202) and processed once; the startup line masks the Redis password', async () => {
-      const withCa = { ...tlsEnv, NODE_EXTRA_CA_CERTS: certificates.caFile };
-      const [amqpBefore, redisBefore] = [amqpTls.secureConnections, redisTls.secureConnections];
-      const [consumer, producer] = await Promise.all([startApp('consumer', withCa), startApp('producer', withCa)]);
-      await Promise.all([waitForReady(consumer), waitForReady(producer)]);
-      // Each app holds a broker connection and a Redis connection, and they lead nowhere but the TLS proxies.
-      expect(amqpTls.secureConnections - amqpBefore).toBeGreaterThanOrEqual(2);
-      expect(redisTls.secureConnections - redisBefore).toBeGreaterThanOrEqual(2);
+    it('with the CA in NODE_EXTRA_CA_CERTS: both apps connect through TLS; a message is published (202) and processed once, another goes through the outbox and replay while the broker is cut off; the startup line masks the Redis password', async () => {
+      const withCa = {
+        ...tlsEnv,
+        NODE_EXTRA_CA_CERTS: certificates.caFile,
+        OUTBOX_REPLAY_INTERVAL_MS: '200',
+        OUTBOX_BACKOFF_BASE_MS: '100',
+      };
+      // The producer reaches the TLS proxy through a plain TCP fault proxy, so its broker can be cut off.
+      const producerLink = await FaultProxy.start(amqpTls.port);
+      try {
+        const [amqpBefore, redisBefore] = [amqpTls.secureConnections, redisTls.secureConnections];
+        const [consumer, producer] = await Promise.all([
+          startApp('consumer', withCa),
+          startApp('producer', { ...withCa, RABBITMQ_URL: atPort(withCa.RABBITMQ_URL, producerLink.port) }),
+        ]);
+        await Promise.all([waitForReady(consumer), waitForReady(producer)]);
+        // Each app holds a broker connection and a Redis connection, and they lead nowhere but the TLS proxies.
+        expect(amqpTls.secureConnections - amqpBefore).toBeGreaterThanOrEqual(2);
+        expect(redisTls.secureConnections - redisBefore).toBeGreaterThanOrEqual(2);
 
-      const id = expect202(await postMessage(producer.url(''), { type: 'tls.test', payload: { n: 1 } }));
-      await expectProcessedOnce([id]);
+        const published = expect202(await postMessage(producer.url(''), { type: 'tls.test', payload: { n: 1 } }));
+        await expectProcessedOnce([published]);
 
-      for (const app of [producer, consumer]) {
-        const masked = `rediss://${redisUser.name}:***@127.0.0.1:${redisTls.port}/${env.redisDb}`;
-        await waitFor(() => Promise.resolve(app.output().includes(masked)), {
-          timeoutMs: 5000,
-          description: `the ${app.kind}'s startup line`,
+        // The outbox (its Lua scripts, MULTI) under the ACL user, over rediss://.
+        producerLink.refuse();
+        await waitFor(async () => (await getUrl(producer.url('/health'))).body?.details?.intake?.broker !== 'up', {
+          timeoutMs: 10_000,
+          description: 'the producer to see the broker gone',
         });
-        expect(app.output()).toContain(`amqps://guest:***@127.0.0.1:${amqpTls.port}/`);
-        expect(app.output()).not.toContain(redisUser.password);
+        const pending = expect202(await postMessage(producer.url(''), { type: 'tls.test', payload: { n: 2 } }), 'pending');
+        expect((await getUrl(producer.url('/admin/outbox'))).body).toEqual({ pending: 1, parked: 0 });
+        producerLink.accept();
+        await expectProcessedOnce([published, pending]);
+        await waitFor(async () => (await getUrl(producer.url('/admin/outbox'))).body?.pending === 0, {
+          timeoutMs: 10_000,
+          description: 'the outbox to be empty',
+        });
+
+        for (const app of [producer, consumer]) {
+          const masked = `rediss://${redisUser.name}:***@127.0.0.1:${redisTls.port}/${env.redisDb}`;
+          await waitFor(() => Promise.resolve(app.output().includes(masked)), {
+            timeoutMs: 5000,
+            description: `the ${app.kind}'s startup line`,
+          });
+          expect(app.output()).toContain(`amqps://guest:***@127.0.0.1:${app === producer ? producerLink.port : amqpTls.port}/`);
+          expect(app.output()).not.toContain(redisUser.password);
+        }
+        await Promise.all([producer.kill(), consumer.kill()]);
+      } finally {
+        await producerLink.stop();
       }
-      await Promise.all([producer.kill(), consumer.kill()]);
     });
   });
 

@@ -27,9 +27,30 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Creates a user on the shared Redis (server-wide: ACL users are not per database) that may run what
- * the apps run on any key, but no administrative command and no FLUSHALL/FLUSHDB. Users left by dead
- * test processes of this host are deleted first. Nothing else of the server's configuration changes.
+ * What the apps need, and no more (the README's operations section documents the same list): the
+ * `messaging:` keys (REDIS_KEY_PREFIX, and PROCESSED_STREAM under it); reads, writes, Lua scripts,
+ * MULTI; PING, SELECT, CLIENT SETNAME and the like; INFO for ioredis's ready check. No administrative
+ * command, no FLUSHALL/FLUSHDB, no pub/sub channel.
+ */
+export const APP_PERMISSIONS = [
+  '~messaging:*',
+  'resetchannels',
+  '-@all',
+  '+@read',
+  '+@write',
+  '+@scripting',
+  '+@transaction',
+  '+@connection',
+  '+info',
+  '-@admin',
+  '-flushall',
+  '-flushdb',
+];
+
+/**
+ * Creates a user with APP_PERMISSIONS on the shared Redis (server-wide: ACL users are not per
+ * database). Users left by dead test processes of this host are deleted first. Nothing else of the
+ * server's configuration changes.
  */
 export async function createRedisAclUser(redis: Redis): Promise<RedisAclUser> {
   const users = (await redis.call('ACL', 'USERS')) as string[];
@@ -39,7 +60,7 @@ export async function createRedisAclUser(redis: Redis): Promise<RedisAclUser> {
   }
   const name = `${PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`;
   const password = randomBytes(24).toString('hex');
-  await redis.call('ACL', 'SETUSER', name, 'reset', 'on', `>${password}`, '~*', '&*', '+@all', '-@admin', '-flushall', '-flushdb');
+  await redis.call('ACL', 'SETUSER', name, 'reset', 'on', `>${password}`, ...APP_PERMISSIONS);
   let removed: Promise<void> | undefined;
   const remove = () => (removed ??= redis.call('ACL', 'DELUSER', name).then(() => undefined));
   return { name, password, remove };
