@@ -226,6 +226,7 @@ describe('loadMessagingSettings', () => {
       'amqp://user:pa#ss@rabbit:5672',
       'amqps://user:pa?ss@rabbit:5671',
       'amqp://rabbit-1,amqp://user:pa/ss@rabbit-2',
+      'amqp://user:12/ss@rabbit:5672/vh',
     ])('rejects %p', (value) => {
       const error = expectRejected('RABBITMQ_URL', value);
       expect(error.message).toContain('amqp://');
@@ -249,6 +250,7 @@ describe('loadMessagingSettings', () => {
       'rediss://user:p#w@redis:6380',
       'rediss://user:p?w@redis:6380',
       'rediss://user:p/w@redis:6380',
+      'rediss://user:6380/pw@redis:6380/0',
     ])('rejects %p, without echoing it', (value) => {
       const error = expectRejected('REDIS_URL', value);
       expect(error.message).toBe(

@@ -8,14 +8,16 @@ const AMQP_URL = /^amqps?:\/\/[^\s,]+$/;
 const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
 
 /**
- * A URL the drivers can parse (WHATWG rules) with a host. Refused otherwise, so that a password with
- * an unencoded `/`, `?` or `#` stops the start with a line naming the variable, instead of reaching a
- * driver whose parse error would echo the whole URL, password included. Encode such characters (%2F,
- * %3F, %23).
+ * A URL the drivers can parse (WHATWG rules), with a host and no `@` after it. Refused otherwise, so
+ * that a password with an unencoded `/`, `?` or `#` stops the start with a line naming the variable,
+ * instead of reaching a driver whose parse error would echo the whole URL, or being cut in two (part
+ * taken as host and port, the rest, with the `@`, as path) and logged unmasked. Encode such
+ * characters (%2F, %3F, %23).
  */
 function parsesWithHost(url: string): boolean {
   try {
-    return new URL(url).hostname !== '';
+    const parsed = new URL(url);
+    return parsed.hostname !== '' && !`${parsed.pathname}${parsed.search}${parsed.hash}`.includes('@');
   } catch {
     return false;
   }
