@@ -8,7 +8,7 @@
  * At most one producer runs at a time: producers share the outbox, and another producer's replay job
  * would otherwise take the messages a test watches. Likewise one consumer.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { messageIdForIdempotencyKey } from '@app/messaging/envelope';
 import { matchApiKey } from '@app/messaging/security';
@@ -16,7 +16,7 @@ import { drainAndCount } from '../fault/drain';
 import { sendLoad } from '../fault/load';
 import { startApp, stopAll, waitForReady, type AppProcess } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';
-import { getUrl, metricValue, postMessage, type HttpResult } from '../support/http';
+import { getUrl, metricValue, postHeld, postMessage, tcpProbe, type HttpResult } from '../support/http';
 import { assertExactlyOnce, processedCounts, processedEntries } from '../support/processed';
 import { appEnv, createTestEnv, type TestEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
@@ -273,15 +273,86 @@ describe('operations', () => {
     });
   });
 
+  describe('correlation id in the logs', () => {
+    /** The JSON lines an app wrote (pino), parsed; other lines are skipped. */
+    function logLines(app: AppProcess): Record<string, unknown>[] {
+      return app
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        });
+    }
+
+    const lineAbout = (app: AppProcess, id: string, msg: string) =>
+      waitFor(() => Promise.resolve(logLines(app).find((line) => line.messageId === id && line.msg === msg)), {
+        timeoutMs: 10_000,
+        description: `the ${app.kind}'s "${msg}" line about ${id}`,
+      });
+
+    it('X-Correlation-Id, or the trace id of a W3C traceparent, travels in the AMQP headers: at LOG_LEVEL=info the producer and the consumer each write one line per message with its messageId and correlationId', async () => {
+      const app = await useProducer({ LOG_LEVEL: 'info' });
+      const target = await useConsumer({ LOG_LEVEL: 'info' });
+      const correlationId = `order-flow-${randomUUID()}`;
+      const traceId = randomBytes(16).toString('hex');
+      const byHeader = await postMessage(app.url(''), { type: 'log.correlation', payload: {} }, { 'X-Correlation-Id': correlationId });
+      const byTrace = await postMessage(
+        app.url(''),
+        { type: 'log.traceparent', payload: {} },
+        { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+      );
+      expect(byHeader.headers.get('x-correlation-id')).toBe(correlationId);
+      expect(byTrace.headers.get('x-correlation-id')).toBe(traceId);
+      const cases = [
+        { id: expect202(byHeader, 'published'), correlationId, type: 'log.correlation' },
+        { id: expect202(byTrace, 'published'), correlationId: traceId, type: 'log.traceparent' },
+      ];
+      await waitForProcessed(
+        env,
+        cases.map(({ id }) => id),
+      );
+
+      for (const { id, correlationId: expected, type } of cases) {
+        expect(await lineAbout(app, id, 'message published')).toMatchObject({
+          level: 30,
+          name: 'producer',
+          messageId: id,
+          correlationId: expected,
+          type,
+          status: 'published',
+        });
+        expect(await lineAbout(target, id, 'message processed')).toMatchObject({
+          level: 30,
+          name: 'consumer',
+          context: 'MessageConsumer',
+          messageId: id,
+          correlationId: expected,
+          type,
+          attempt: 1,
+        });
+        // One line per message on each side, not one per step.
+        expect(logLines(app).filter((line) => line.messageId === id)).toHaveLength(1);
+        expect(logLines(target).filter((line) => line.messageId === id)).toHaveLength(1);
+      }
+    });
+  });
+
   describe('security', () => {
     let secured: AppProcess;
-    /** Requests that passed the API key guard on POST /messages, so counted by the rate limiter. */
-    let counted = 0;
+    /** Requests per API key that passed the API key guard on POST /messages, so counted by the rate limiter. */
+    const counted = new Map<string, number>();
+    const used = (key: string) => counted.get(key) ?? 0;
     const acceptedIds: string[] = [];
 
     /** POST /messages with a valid key (so it counts against the rate limit). */
     async function postCounted(body: unknown, headers: Record<string, string>, raw?: string): Promise<HttpResult> {
-      counted++;
+      const key = headers['X-Api-Key'] ?? headers.Authorization?.replace(/^Bearer /, '');
+      counted.set(key, used(key) + 1);
       return postMessage(secured.url(''), body, headers, raw);
     }
 
@@ -371,22 +442,29 @@ describe('operations', () => {
       expect(Object.keys(document.body.paths)).toEqual(expect.arrayContaining(['/messages', '/admin/outbox', '/admin/outbox/parked']));
     });
 
-    it(`rate limit: request ${RATE_LIMIT + 1} within a minute is answered 429 with Retry-After, and is not published`, async () => {
-      const remaining = RATE_LIMIT - counted;
-      expect(remaining).toBeGreaterThan(0);
-      for (let i = 0; i < remaining; i++) {
-        acceptedIds.push(
-          expect202(await postCounted({ type: 'secure.rate', payload: { i } }, { 'X-Api-Key': i % 2 === 0 ? KEY_A : KEY_B })),
-        );
-      }
+    it(`rate limit per API key: request ${RATE_LIMIT + 1} of one key within a minute is answered 429 with Retry-After and not published, while the other key, from the same address, keeps its own budget`, async () => {
+      const message = (i: number) => ({ type: 'secure.rate', payload: { i } });
+      const remainingA = RATE_LIMIT - used(KEY_A);
+      expect(remainingA).toBeGreaterThan(0);
+      for (let i = 0; i < remainingA; i++) acceptedIds.push(expect202(await postCounted(message(i), { 'X-Api-Key': KEY_A })));
       const idempotencyKey = `throttled-${randomUUID()}`;
-      const throttled = await postCounted({ type: 'secure.rate', payload: {} }, { 'X-Api-Key': KEY_A, 'Idempotency-Key': idempotencyKey });
+      const throttled = await postCounted(message(-1), { 'X-Api-Key': KEY_A, 'Idempotency-Key': idempotencyKey });
       expect(throttled.status).toBe(429);
       expect(throttled.headers.get('content-type')).toMatch(/^application\/json/);
       expect(throttled.body).toMatchObject({ statusCode: 429 });
       // @nestjs/throttler names the header Retry-After (its default throttler has no suffix); seconds.
       const retryAfter = Number(throttled.headers.get('retry-after'));
       expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60).toBe(true);
+
+      // Key B, from the same address (127.0.0.1), is not affected: its budget is its own, RATE_LIMIT in full.
+      const remainingB = RATE_LIMIT - used(KEY_B);
+      expect(remainingB).toBeGreaterThan(0);
+      for (let i = 0; i < remainingB; i++) acceptedIds.push(expect202(await postCounted(message(i), { Authorization: `Bearer ${KEY_B}` })));
+      const throttledB = await postCounted(message(-2), { Authorization: `Bearer ${KEY_B}` });
+      expect(throttledB.status).toBe(429);
+      expect(Number(throttledB.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(used(KEY_A)).toBe(RATE_LIMIT + 1);
+      expect(used(KEY_B)).toBe(RATE_LIMIT + 1);
       // Admin routes are not rate limited.
       expect((await request(secured.url('/admin/outbox'), { headers: { 'X-Api-Key': KEY_A } })).status).toBe(200);
 
@@ -419,6 +497,20 @@ describe('operations', () => {
           expect({ file, leaks: text.includes(secret) ? secret : undefined }).toEqual({ file, leaks: undefined });
         }
       }
+    });
+  });
+
+  describe('rate limit without API keys', () => {
+    it('counts per client address: the 4th request within a minute from 127.0.0.1 is answered 429 with Retry-After', async () => {
+      const app = await useProducer({ RATE_LIMIT_PER_MINUTE: '3' });
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push(expect202(await postMessage(app.url(''), { type: 'rate.address', payload: { i } })));
+      const throttled = await postMessage(app.url(''), { type: 'rate.address', payload: {} });
+      expect(throttled.status).toBe(429);
+      expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await drainAndCount(env, ids, 10_000)).toEqual({ lost: [], duplicated: [] });
+      producer = undefined;
+      await app.kill();
     });
   });
 
@@ -623,7 +715,58 @@ describe('operations', () => {
       expect(await drainAndCount(env, load.accepted.keys(), 20_000)).toEqual({ lost: [], duplicated: [] });
     });
 
-    it('SIGTERM to the producer under load: it stops promptly; every 202 is processed exactly once', async () => {
+    it('SIGTERM to the producer with a POST in flight: it stops accepting connections at once, answers the in-flight POST 202, then closes and ends by the re-raised SIGTERM; the message is processed once', async () => {
+      const target = await useProducer();
+      // The request is in the producer's hands (it answered 100 Continue) and waits for its body.
+      const held = postHeld(target.url(''), { type: 'shutdown.in-flight', payload: {} }, { 'X-Correlation-Id': 'in-flight' });
+      await held.continued;
+      const stopped = target.stop();
+      await waitFor(async () => (await tcpProbe(target.port)) === 'refused', {
+        timeoutMs: 10_000,
+        description: 'the producer to stop accepting connections',
+      });
+      // Not accepting, and still running: it waits for the request it is handling.
+      expect(target.exitSignal()).toBeNull();
+      held.send();
+      const answer = await held.response;
+      expect(answer.status).toBe(202);
+      expect(answer.body).toEqual({ id: expect.any(String), status: 'published' });
+      expect(answer.headers.get('connection')).toBe('close');
+      expect(await stopped).toBeNull();
+      expect(target.exitSignal()).toBe('SIGTERM');
+      producer = undefined;
+      expect(await drainAndCount(env, [answer.body.id as string], 10_000)).toEqual({ lost: [], duplicated: [] });
+    });
+
+    it('SIGTERM to the producer while a client holds its request body back: after SHUTDOWN_TIMEOUT_MS that client is disconnected unanswered and the stop goes on to end by SIGTERM (not by the overrun exit)', async () => {
+      const target = await useProducer({ SHUTDOWN_TIMEOUT_MS: '1000' });
+      const held = postHeld(target.url(''), { type: 'shutdown.stalled', payload: {} });
+      await held.continued;
+      const stopped = target.stop();
+      const answer = await held.response;
+      expect(answer.status).toBe(0);
+      // Exit code 1 would be the overrun exit, SHUTDOWN_TIMEOUT_MS + 5 s after the signal.
+      expect(await stopped).toBeNull();
+      expect(target.exitSignal()).toBe('SIGTERM');
+      producer = undefined;
+    });
+
+    it('a second SIGTERM during the stop ends the producer at once with exit code 1', async () => {
+      const target = await useProducer({ SHUTDOWN_TIMEOUT_MS: '60000' });
+      const held = postHeld(target.url(''), { type: 'shutdown.second-signal', payload: {} });
+      await held.continued;
+      void target.stop();
+      await waitFor(async () => (await tcpProbe(target.port)) === 'refused', {
+        timeoutMs: 10_000,
+        description: 'the producer to begin its stop',
+      });
+      expect(await target.stop()).toBe(1);
+      expect(target.exitSignal()).toBeNull();
+      expect((await held.response).status).toBe(0);
+      producer = undefined;
+    });
+
+    it('SIGTERM to the producer under load: it stops promptly; every 202 is processed exactly once and nothing is published without its 202', async () => {
       const target = await useProducer();
       let stopped: Promise<{ code: number | null; ms: number }> | undefined;
       const load = await sendLoad({
@@ -650,6 +793,11 @@ describe('operations', () => {
       producer = undefined;
       await useProducer();
       expect(await drainAndCount(env, load.accepted.keys(), 20_000)).toEqual({ lost: [], duplicated: [] });
+      // The refusals are connections refused after the listener closed, 503s, and now and then a reset
+      // of a keep-alive connection the producer closed as idle just as the client reused it. None of
+      // them was a request the producer had taken: every message that was published got its 202.
+      const published = (await processedEntries(env.redis)).filter((entry) => entry.type === 'shutdown.producer').map((entry) => entry.id);
+      expect(published.filter((id) => !load.accepted.has(id))).toEqual([]);
     });
   });
 

@@ -1,3 +1,6 @@
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+
 export interface HttpResult {
   status: number;
   body: any;
@@ -64,4 +67,74 @@ export function metricValue(metricsText: string, sample: string): number {
       );
   }
   return 0;
+}
+
+export interface HeldPost {
+  /** Resolves once the app answered `100 Continue`: it has the request in hand and waits for its body. */
+  continued: Promise<void>;
+  /** Sends the body; the answer follows in `response`. */
+  send: () => void;
+  /**
+   * The answer, or status 0 with `{ error }` (e.g. ECONNRESET) when the connection was dropped
+   * without one. Never rejects.
+   */
+  response: Promise<HttpResult>;
+}
+
+/**
+ * POST /messages with `Expect: 100-continue`, on a connection of its own, holding the body back until
+ * `send()`: a request the app is already handling, kept in flight for as long as a test needs (e.g.
+ * across a SIGTERM).
+ */
+export function postHeld(baseUrl: string, body: unknown, headers: Record<string, string> = {}): HeldPost {
+  const payload = Buffer.from(JSON.stringify(body));
+  const request = httpRequest(`${baseUrl.replace(/\/$/, '')}/messages`, {
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': String(payload.length), expect: '100-continue', ...headers },
+  });
+  const continued = new Promise<void>((resolve, reject) => {
+    request.once('continue', () => resolve());
+    request.once('error', reject);
+    request.once('response', () => reject(new Error('answered before 100 Continue')));
+  });
+  continued.catch(() => undefined);
+  const response = new Promise<HttpResult>((resolve) => {
+    request.once('error', (error: NodeJS.ErrnoException) =>
+      resolve({ status: 0, body: { error: error.code ?? error.message }, headers: new Headers() }),
+    );
+    request.once('response', (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.once('error', (error: NodeJS.ErrnoException) =>
+        resolve({ status: 0, body: { error: error.code ?? error.message }, headers: new Headers() }),
+      );
+      answer.once('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = text;
+        try {
+          parsed = text.length > 0 ? JSON.parse(text) : undefined;
+        } catch {
+          // not JSON: kept as text
+        }
+        const answerHeaders = new Headers();
+        for (const [name, value] of Object.entries(answer.headers)) if (typeof value === 'string') answerHeaders.set(name, value);
+        resolve({ status: answer.statusCode ?? 0, body: parsed, headers: answerHeaders });
+      });
+    });
+  });
+  request.flushHeaders();
+  return { continued, send: () => request.end(payload), response };
+}
+
+/** Whether a TCP connection to 127.0.0.1:<port> is accepted now ('accepted') or refused ('refused'). */
+export function tcpProbe(port: number): Promise<'accepted' | 'refused'> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('accepted');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNREFUSED' ? resolve('refused') : reject(error)));
+  });
 }

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ApiKeyGuard, createEnvelope, MessageNotAcceptedError, messageIdForIdempotencyKey, ReliablePublisher } from '@app/messaging';
+import {
+  ApiKeyGuard,
+  ApiKeyThrottlerGuard,
+  createEnvelope,
+  MessageNotAcceptedError,
+  messageIdForIdempotencyKey,
+  ReliablePublisher,
+} from '@app/messaging';
 import {
   BadRequestException,
   Body,
@@ -13,7 +20,6 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiHeader, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { ThrottlerGuard } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { correlationIdOf } from './correlation-id';
 import { SendMessageDto, SendMessageResponseDto } from './send-message.dto';
@@ -24,7 +30,7 @@ const RETRY_AFTER_SECONDS = '5';
 
 @ApiTags('messages')
 @ApiSecurity('api-key')
-@UseGuards(ApiKeyGuard, ThrottlerGuard)
+@UseGuards(ApiKeyGuard, ApiKeyThrottlerGuard)
 @Controller('messages')
 export class MessagesController {
   constructor(private readonly publisher: ReliablePublisher) {}
@@ -37,7 +43,7 @@ export class MessagesController {
   @ApiResponse({ status: 413, description: 'Body too large.' })
   @ApiResponse({ status: 415, description: 'Body is not application/json.' })
   @ApiResponse({ status: 401, description: 'API keys are configured and none was given.' })
-  @ApiResponse({ status: 429, description: 'Rate limit exceeded; see Retry-After.' })
+  @ApiResponse({ status: 429, description: 'Rate limit exceeded (counted per API key; per client address without keys); see Retry-After.' })
   @ApiResponse({ status: 503, description: 'Neither the broker nor the outbox can take the message; see Retry-After.' })
   async send(
     @Body() body: SendMessageDto,

@@ -222,6 +222,11 @@ describe('loadMessagingSettings', () => {
       'amqp://a,http://b',
       'amqp://a,',
       ',amqp://a',
+      'amqp://:5672',
+      'amqp://user:pa#ss@rabbit:5672',
+      'amqps://user:pa?ss@rabbit:5671',
+      'amqp://rabbit-1,amqp://user:pa/ss@rabbit-2',
+      'amqp://user:12/ss@rabbit:5672/vh',
     ])('rejects %p', (value) => {
       const error = expectRejected('RABBITMQ_URL', value);
       expect(error.message).toContain('amqp://');
@@ -229,12 +234,28 @@ describe('loadMessagingSettings', () => {
   });
 
   describe('REDIS_URL', () => {
-    it.each(['redis://localhost:6379', 'rediss://user:pw@redis.example:6380/2'])('accepts %p', (value) => {
-      expect(loadMessagingSettings({ REDIS_URL: value }).redisUrl).toBe(value);
-    });
+    it.each(['redis://localhost:6379', 'rediss://user:pw@redis.example:6380/2', 'rediss://:p%23w%2Fd@127.0.0.1:6380/3'])(
+      'accepts %p',
+      (value) => {
+        expect(loadMessagingSettings({ REDIS_URL: value }).redisUrl).toBe(value);
+      },
+    );
 
-    it.each(['http://localhost:6379', 'amqp://localhost', 'localhost:6379', 'redis://', 'redis://a b'])('rejects %p', (value) => {
-      expect(expectRejected('REDIS_URL', value).message).toBe('Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL');
+    it.each([
+      'http://localhost:6379',
+      'amqp://localhost',
+      'localhost:6379',
+      'redis://',
+      'redis://a b',
+      'rediss://user:p#w@redis:6380',
+      'rediss://user:p?w@redis:6380',
+      'rediss://user:p/w@redis:6380',
+      'rediss://user:6380/pw@redis:6380/0',
+    ])('rejects %p, without echoing it', (value) => {
+      const error = expectRejected('REDIS_URL', value);
+      expect(error.message).toBe(
+        'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL (special characters in a password percent-encoded)',
+      );
     });
   });
 
@@ -324,6 +345,9 @@ describe('maskUrlPassword', () => {
     ['amqps://user:s3cr3t-Pa55@rabbit:5671/vhost', 'amqps://user:***@rabbit:5671/vhost'],
     ['redis://:hunter2@redis:6379/0', 'redis://:***@redis:6379/0'],
     ['rediss://default:p%40ss%2Fword@redis:6380', 'rediss://default:***@redis:6380'],
+    ['rediss://acl-user:p@ss:w@rd@127.0.0.1:6380/4', 'rediss://acl-user:***@127.0.0.1:6380/4'],
+    ['rediss://:only-a-password@redis:6380/0', 'rediss://:***@redis:6380/0'],
+    ['amqps://app:s3cret@rabbit:5671/vh?heartbeat=5', 'amqps://app:***@rabbit:5671/vh?heartbeat=5'],
   ])('masks the password of %p', (url, masked) => {
     expect(maskUrlPassword(url)).toBe(masked);
   });
@@ -360,6 +384,24 @@ describe('describeSettings', () => {
     expect(described.security).toEqual({ apiKeys: '2 configured', rateLimitPerMinute: 0 });
     expect(described.outbox).toEqual(settings.outbox);
     expect(described.names).toEqual(settings.names);
+  });
+
+  it('masks every node of a cluster list and a rediss:// URL of an ACL user, passwords with @ and : included', () => {
+    const secrets = ['n0de-1:p@ss', 'node-2-secret', 'n0de-3@secret', 'acl:p@ss-w0rd'];
+    const tls = loadMessagingSettings({
+      RABBITMQ_URL: `amqps://app:${secrets[0]}@rabbit-1:5671/vh,amqp://app:${secrets[1]}@rabbit-2:5672/vh, amqps://app:${secrets[2]}@rabbit-3/vh`,
+      REDIS_URL: `rediss://messaging-app:${secrets[3]}@redis.internal:6380/2`,
+    });
+    const described = describeSettings(tls);
+    expect(described.rabbitmqUrls).toEqual([
+      'amqps://app:***@rabbit-1:5671/vh',
+      'amqp://app:***@rabbit-2:5672/vh',
+      'amqps://app:***@rabbit-3/vh',
+    ]);
+    expect(described.redisUrl).toBe('rediss://messaging-app:***@redis.internal:6380/2');
+    const line = JSON.stringify({ settings: described });
+    for (const secret of secrets) expect(line).not.toContain(secret);
+    for (const part of ['p@ss', 'secret', 'w0rd']) expect(line).not.toContain(part);
   });
 
   it('does not modify the settings it describes', () => {

@@ -6,6 +6,22 @@ import { z } from 'zod';
  */
 const AMQP_URL = /^amqps?:\/\/[^\s,]+$/;
 const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
+
+/**
+ * A URL the drivers can parse (WHATWG rules), with a host and no `@` after it. Refused otherwise, so
+ * that a password with an unencoded `/`, `?` or `#` stops the start with a line naming the variable,
+ * instead of reaching a driver whose parse error would echo the whole URL, or being cut in two (part
+ * taken as host and port, the rest, with the `@`, as path) and logged unmasked. Encode such
+ * characters (%2F, %3F, %23).
+ */
+function parsesWithHost(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.hostname !== '' && !`${parsed.pathname}${parsed.search}${parsed.hash}`.includes('@');
+  } catch {
+    return false;
+  }
+}
 const NAME = /^[a-zA-Z0-9._:-]{1,200}$/;
 
 /** Only plain decimal digits count as a number: '', '  ', '0x10' and '1e3' are refused, not coerced. */
@@ -30,10 +46,15 @@ export const messagingEnvSchema = z.object({
     .string()
     .default('amqp://guest:guest@localhost:5672')
     .transform((value) => value.split(',').map((url) => url.trim()))
-    .refine((urls) => urls.length > 0 && urls.every((url) => AMQP_URL.test(url)), {
-      message: 'must be an amqp:// or amqps:// URL, or a comma-separated list of them',
+    .refine((urls) => urls.length > 0 && urls.every((url) => AMQP_URL.test(url) && parsesWithHost(url)), {
+      message: 'must be an amqp:// or amqps:// URL, or a comma-separated list of them (special characters in a password percent-encoded)',
     }),
-  REDIS_URL: z.string().regex(REDIS_URL, 'must be a redis:// or rediss:// URL').default('redis://localhost:6379'),
+  REDIS_URL: z
+    .string()
+    .default('redis://localhost:6379')
+    .refine((url) => REDIS_URL.test(url) && parsesWithHost(url), {
+      message: 'must be a redis:// or rediss:// URL (special characters in a password percent-encoded)',
+    }),
   PRODUCER_PORT: int(3000, 1, 65535),
   CONSUMER_PORT: int(3001, 1, 65535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

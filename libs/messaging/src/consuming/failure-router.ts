@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { MessagingSettings } from '../config';
-import { HEADERS, InvalidEnvelopeError } from '../envelope';
+import { correlationIdOfDelivery, HEADERS, InvalidEnvelopeError } from '../envelope';
 import { GuardStoppedError } from '../idempotency';
 import type { MessagingMetrics } from '../metrics';
 import type { Topology } from '../topology';
@@ -108,7 +108,7 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
     const decision = decideFailure(error, attempt, settings.consumer.maxAttempts, topology.retryQueues);
     const log = {
       messageId: delivery.properties.messageId as string | undefined,
-      correlationId: delivery.properties.headers?.[HEADERS.correlationId] as string | undefined,
+      correlationId: correlationIdOfDelivery(delivery.properties),
       attempt,
       error: error instanceof Error ? error.message : String(error),
     };

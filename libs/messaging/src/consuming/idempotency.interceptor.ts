@@ -2,7 +2,7 @@ import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } fr
 import { Reflector } from '@nestjs/core';
 import type { ConsumeMessage } from 'amqplib';
 import { from, lastValueFrom, Observable } from 'rxjs';
-import { HEADERS, type MessageEnvelope } from '../envelope';
+import { correlationIdOfDelivery, type MessageEnvelope } from '../envelope';
 import { IdempotencyGuard, type EffectMode } from '../idempotency';
 import { MessagingMetrics } from '../metrics';
 import { attemptOf } from './failure-router';
@@ -32,7 +32,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 
   private async handle(envelope: MessageEnvelope, delivery: ConsumeMessage, mode: EffectMode, next: CallHandler): Promise<void> {
-    const correlationId = delivery.properties.headers?.[HEADERS.correlationId] as string | undefined;
+    const correlationId = correlationIdOfDelivery(delivery.properties);
     const attempt = attemptOf(delivery);
     const started = performance.now();
     const outcome = await this.guard.run(envelope.id, mode, async () => {
@@ -44,7 +44,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     });
     this.metrics.consumed.inc({ result: outcome });
     const log = { messageId: envelope.id, correlationId, type: envelope.type, attempt, redelivered: delivery.fields.redelivered };
-    if (outcome === 'duplicate') this.logger.log(log, 'duplicate delivery acknowledged without running the handler');
-    else this.logger.debug(log, 'message processed');
+    // One info line per delivery, so an operator can follow a correlation id from the producer's line
+    // to the consumer's (LOG_LEVEL=warn drops both where the volume matters more than the trail).
+    this.logger.log(log, outcome === 'duplicate' ? 'duplicate delivery acknowledged without running the handler' : 'message processed');
   }
 }

@@ -1,4 +1,4 @@
-import { HEADERS, publishProperties, toWireMessage } from './amqp-properties';
+import { correlationIdOfDelivery, HEADERS, publishProperties, toWireMessage } from './amqp-properties';
 import { createEnvelope } from './message-envelope';
 
 describe('toWireMessage', () => {
@@ -48,5 +48,28 @@ describe('publishProperties', () => {
     const after = Math.floor(Date.now() / 1000);
     expect(props.timestamp).toBeGreaterThanOrEqual(before);
     expect(props.timestamp).toBeLessThanOrEqual(after);
+  });
+});
+
+describe('correlationIdOfDelivery', () => {
+  it('reads the x-correlation-id header first', () => {
+    expect(correlationIdOfDelivery({ headers: { [HEADERS.correlationId]: 'from-header' }, correlationId: 'from-property' })).toBe(
+      'from-header',
+    );
+  });
+
+  it('falls back to the AMQP correlationId property', () => {
+    expect(correlationIdOfDelivery({ headers: {}, correlationId: 'from-property' })).toBe('from-property');
+    expect(correlationIdOfDelivery({ headers: { [HEADERS.correlationId]: '' }, correlationId: 'from-property' })).toBe('from-property');
+  });
+
+  it('is undefined without either, or when the header is not a string', () => {
+    expect(correlationIdOfDelivery({ headers: undefined, correlationId: undefined })).toBeUndefined();
+    expect(correlationIdOfDelivery({ headers: { [HEADERS.correlationId]: 42 }, correlationId: undefined })).toBeUndefined();
+  });
+
+  it('reads what publishProperties wrote', () => {
+    const props = publishProperties({ id: 'id-1', type: 't', body: Buffer.from('{}'), correlationId: 'corr-9' });
+    expect(correlationIdOfDelivery({ headers: props.headers, correlationId: props.correlationId })).toBe('corr-9');
   });
 });

@@ -1,4 +1,4 @@
-import type { Options } from 'amqplib';
+import type { MessageProperties, Options } from 'amqplib';
 import type { MessageEnvelope } from './message-envelope';
 
 /** AMQP header names this system writes. */
@@ -39,4 +39,15 @@ export function publishProperties(message: WireMessage, occurredAtMs = Date.now(
     correlationId: message.correlationId,
     headers,
   };
+}
+
+/**
+ * The correlation id a delivery carries: the `x-correlation-id` header, else the AMQP
+ * `correlationId` property (a message from a publisher that sets only the property), else undefined.
+ */
+export function correlationIdOfDelivery(properties: Pick<MessageProperties, 'headers' | 'correlationId'>): string | undefined {
+  const header: unknown = properties.headers?.[HEADERS.correlationId];
+  if (typeof header === 'string' && header.length > 0) return header;
+  const property: unknown = properties.correlationId;
+  return typeof property === 'string' && property.length > 0 ? property : undefined;
 }

@@ -41,6 +41,10 @@ export class ReliablePublisher {
         await this.broker.publish(message, occurredAtMs);
         this.metrics.confirmLatency.observe({ outcome: 'confirmed' }, (performance.now() - started) / 1000);
         this.metrics.accepted.inc({ status: 'published' });
+        this.logger.log(
+          { messageId: message.id, correlationId: message.correlationId, type: message.type, status: 'published' },
+          'message published',
+        );
         return 'published';
       } catch (error) {
         this.metrics.confirmLatency.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
@@ -59,7 +63,7 @@ export class ReliablePublisher {
     }
     this.metrics.accepted.inc({ status: 'pending' });
     this.logger.warn(
-      { messageId: message.id, correlationId: message.correlationId, brokerError },
+      { messageId: message.id, correlationId: message.correlationId, type: message.type, status: 'pending', brokerError },
       'message stored in the outbox for replay',
     );
     return 'pending';

@@ -7,8 +7,15 @@ import { describeSettings, type MessagingSettings } from '../config';
 
 /**
  * Creates a Fastify-based Nest app with pino logs and shutdown hooks, logs the effective settings
- * (secrets masked), and listens. A second SIGTERM ends the process at once; a drain that overruns its
- * bound by far ends it with exit code 1. Either way, what is unacknowledged is redelivered by the broker.
+ * (secrets masked), and listens.
+ *
+ * At SIGTERM (or SIGINT) Nest runs the shutdown hooks, then re-raises the signal, so a clean stop ends
+ * by that signal. On the way the HTTP server stops listening (new connections are refused), answers
+ * the requests it is handling (with `Connection: close`) and closes idle keep-alive connections,
+ * before the broker and Redis connections close. A client still sending its request
+ * SHUTDOWN_TIMEOUT_MS after that is disconnected, unanswered (nothing of it was accepted), so one slow
+ * client cannot hold the stop. A second signal, or a stop that overruns its bound by far, ends the
+ * process at once with exit code 1. Either way, what is unacknowledged is redelivered by the broker.
  */
 export async function startHttpApp(
   module: DynamicModule,
@@ -26,11 +33,37 @@ export async function startHttpApp(
   // Security headers; the CSP is left to the docs page's own needs.
   await app.register(helmet, { contentSecurityPolicy: false });
   await configure?.(app);
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('preClose', (done) => {
+    setTimeout(() => fastify.server.closeAllConnections(), settings.shutdownTimeoutMs).unref();
+    done();
+  });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => setTimeout(() => process.exit(1), settings.shutdownTimeoutMs + 5000).unref());
-  }
+  boundTheStop(settings.shutdownTimeoutMs + 5000);
   await app.listen(port, '0.0.0.0');
   new NestLogger(service).log({ settings: describeSettings(settings) }, `${service} listening on port ${port}`);
   return app;
+}
+
+/**
+ * Nest ignores further signals while its shutdown hooks run. Here the first signal arms a timer that
+ * ends a stop overrunning `boundMs` (exit code 1), and a second signal ends the process at once (exit
+ * code 1), as operators expect of a second Ctrl-C. The signal Nest re-raises when its hooks are done
+ * (it removed its own listeners first) is let through, so a clean stop still ends by that signal.
+ */
+function boundTheStop(boundMs: number): void {
+  const signals = ['SIGTERM', 'SIGINT'] as const;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!stopping) {
+      stopping = true;
+      setTimeout(() => process.exit(1), boundMs).unref();
+    } else if (process.listenerCount(signal) === 1) {
+      for (const name of signals) process.removeListener(name, onSignal);
+      process.kill(process.pid, signal);
+    } else {
+      process.exit(1);
+    }
+  };
+  for (const signal of signals) process.on(signal, onSignal);
 }
