@@ -120,9 +120,13 @@ describe('publisher under faults (nothing accepted is lost, nothing is processed
       },
     });
     await restarting;
-    expect(load.unexpected).toEqual([]);
-    expect(load.accepted.size).toBeGreaterThan(150);
-    const report = await drainAndCount(env, load.accepted.keys());
+    // On a busy machine the paced load can end before the new process listens: the restarted producer
+    // gets a load of its own, so the test never depends on that race.
+    const afterRestart = await sendLoad({ count: 100, concurrency: 8, baseUrl: () => producer.url('') });
+    expect([...load.unexpected, ...afterRestart.unexpected]).toEqual([]);
+    expect(load.accepted.size).toBeGreaterThan(100);
+    expect(afterRestart.accepted.size).toBe(100);
+    const report = await drainAndCount(env, [...load.accepted.keys(), ...afterRestart.accepted.keys()]);
     expect(report).toEqual({ lost: [], duplicated: [] });
     await producer.kill();
   });
