@@ -13,9 +13,9 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiHeader, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { ThrottlerGuard } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { correlationIdOf } from './correlation-id';
+import { RateLimitGuard } from './rate-limit.guard';
 import { SendMessageDto, SendMessageResponseDto } from './send-message.dto';
 import { InvalidRequestError, parseIdempotencyKey, parseSendMessageRequest } from './send-message.request';
 
@@ -24,7 +24,7 @@ const RETRY_AFTER_SECONDS = '5';
 
 @ApiTags('messages')
 @ApiSecurity('api-key')
-@UseGuards(ApiKeyGuard, ThrottlerGuard)
+@UseGuards(ApiKeyGuard, RateLimitGuard)
 @Controller('messages')
 export class MessagesController {
   constructor(private readonly publisher: ReliablePublisher) {}

@@ -1,0 +1,24 @@
+import { MESSAGING_SETTINGS, type MessagingSettings } from '@app/messaging';
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { ThrottlerGuard } from '@nestjs/throttler';
+
+/**
+ * RATE_LIMIT_PER_MINUTE on POST /messages: @nestjs/throttler's guard when a limit is set. With the
+ * limit at 0 (off, the default) a request goes through at once, without the throttler's metadata
+ * lookups and promises on every request.
+ */
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  private readonly enabled: boolean;
+
+  constructor(
+    private readonly throttler: ThrottlerGuard,
+    @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
+  ) {
+    this.enabled = settings.security.rateLimitPerMinute > 0;
+  }
+
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    return this.enabled ? this.throttler.canActivate(context) : true;
+  }
+}
