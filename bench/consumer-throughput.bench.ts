@@ -5,18 +5,20 @@ import { startBenchApp, type BenchContext } from './support/bench-app';
 import { BASELINE_QUEUE, declareProjectTopology, rawPublish } from './support/broker';
 import type { BenchSection, MemoryReading } from './support/report';
 import { startScript } from './support/script-process';
-import { formatNumber, formatRatio, median } from './support/stats';
+import { formatNumber, formatRatio, median, sum } from './support/stats';
 
 /** Deliveries handled before the clock starts (start-up, JIT warm-up), then the measured ones. */
 const WARMUP = 2_000;
 const MEASURED = 10_000;
-const ROUNDS = 2;
-const PREFETCH = 50;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const PREFETCH = Number(process.env.BENCH_PREFETCH ?? 50);
 const TARGET = 0.6;
 
 interface ConsumeRun {
   perSecond: number;
   ms: number;
+  /** CPU time of the consuming process over the timed deliveries, ms. */
+  cpuMs: number;
 }
 
 /** Milliseconds of a stream entry id (`<ms>-<seq>`). */
@@ -31,11 +33,18 @@ async function projectRound(context: BenchContext, env: TestEnv, round: number, 
   // The queue is full before the consumer starts: what is timed is consuming, not publishing.
   const consumer = await startBenchApp(context, 'consumer', env, 'consumer', { CONSUMER_PREFETCH: String(PREFETCH) });
   await consumer.beginProfile();
-  await waitFor(async () => (await env.redis.xlen(stream)) >= total, {
-    timeoutMs: 180_000,
-    intervalMs: 100,
-    description: `${total} processed entries`,
-  });
+  // CPU is read when the warm-up is done and at the end (polled every 20 ms, so a few deliveries off).
+  const cpu = { atWarmup: Number.NaN, processedAtWarmup: 0 };
+  await waitFor(
+    async () => {
+      const processed = await env.redis.xlen(stream);
+      if (Number.isNaN(cpu.atWarmup) && processed >= WARMUP)
+        Object.assign(cpu, { atWarmup: consumer.cpuMs(), processedAtWarmup: processed });
+      return processed >= total;
+    },
+    { timeoutMs: 180_000, intervalMs: 20, description: `${total} processed entries` },
+  );
+  const cpuMs = ((consumer.cpuMs() - cpu.atWarmup) * MEASURED) / (total - cpu.processedAtWarmup);
   await consumer.endProfile();
   const entries = await env.redis.xrange(stream, '-', '+', 'COUNT', total);
   const ms = entryMs(entries[total - 1][0]) - entryMs(entries[WARMUP - 1][0]);
@@ -51,7 +60,7 @@ async function projectRound(context: BenchContext, env: TestEnv, round: number, 
   }
   if (round === ROUNDS) memory.push({ process: 'consumer', when: 'consumer throughput', ...consumer.memory() });
   await consumer.app.stop();
-  return { perSecond: (MEASURED / ms) * 1000, ms };
+  return { perSecond: (MEASURED / ms) * 1000, ms, cpuMs };
 }
 
 async function baselineRound(env: TestEnv, round: number, memory: MemoryReading[]): Promise<ConsumeRun> {
@@ -84,7 +93,9 @@ export async function consumerThroughput(context: BenchContext): Promise<BenchSe
       for (const who of order) {
         const run = who === 'project' ? await projectRound(context, env, round, memory) : await baselineRound(env, round, memory);
         (who === 'project' ? project : bare).push(run);
-        context.log(`consumer round ${round} ${who}: ${run.perSecond.toFixed(0)} msg/s`);
+        context.log(
+          `consumer round ${round} ${who}: ${run.perSecond.toFixed(0)} msg/s, CPU ${((run.cpuMs * 1000) / MEASURED).toFixed(0)} µs/message`,
+        );
       }
     }
   } finally {
@@ -93,6 +104,7 @@ export async function consumerThroughput(context: BenchContext): Promise<BenchSe
 
   const projectRate = median(project.map((run) => run.perSecond));
   const baselineRate = median(bare.map((run) => run.perSecond));
+  const cpuPerMessage = (runs: ConsumeRun[]) => (sum(runs.map((run) => run.cpuMs)) * 1000) / (runs.length * MEASURED);
   return {
     title: 'Consumer throughput',
     method:
@@ -102,13 +114,25 @@ export async function consumerThroughput(context: BenchContext): Promise<BenchSe
       'envelope validation, the idempotency guard in `atomic` mode running the reference effect, an XADD to ' +
       '`messaging:processed`, together with the done mark in one Lua script, then the manual ack), timed by the ' +
       'stream entry ids. Baseline: `bench/baselines/raw-consume.js`, raw amqplib consume + ack of a quorum queue, ' +
-      `nothing else. ${ROUNDS} rounds per side, alternating order; the table shows the median.`,
+      `nothing else. ${ROUNDS} rounds per side, alternating order; the table shows the median. Consumer CPU per message: ` +
+      'the CPU time of the consuming process over the timed deliveries (the project also spends Redis CPU per message, ' +
+      'which is not counted here).',
     table: {
-      header: ['', 'messages/s', `time for ${formatNumber(MEASURED)}`],
+      header: ['', 'messages/s', `time for ${formatNumber(MEASURED)}`, 'consumer CPU per message'],
       rows: [
-        ['project (consumer: guard + reference effect)', formatNumber(projectRate), `${formatNumber(median(project.map((r) => r.ms)))} ms`],
-        ['baseline (raw amqplib consume + ack)', formatNumber(baselineRate), `${formatNumber(median(bare.map((r) => r.ms)))} ms`],
-        ['**project / baseline**', formatRatio(projectRate / baselineRate, TARGET), ''],
+        [
+          'project (consumer: guard + reference effect)',
+          formatNumber(projectRate),
+          `${formatNumber(median(project.map((r) => r.ms)))} ms`,
+          `${formatNumber(cpuPerMessage(project), 0)} µs`,
+        ],
+        [
+          'baseline (raw amqplib consume + ack)',
+          formatNumber(baselineRate),
+          `${formatNumber(median(bare.map((r) => r.ms)))} ms`,
+          `${formatNumber(cpuPerMessage(bare), 0)} µs`,
+        ],
+        ['**project / baseline**', formatRatio(projectRate / baselineRate, TARGET), '', ''],
       ],
     },
     rounds: {

@@ -10,7 +10,7 @@ import type { BenchSection, MemoryReading } from './support/report';
 import { formatNumber, formatRatio, median, sleep } from './support/stats';
 
 const BACKLOG = 20_000;
-const ROUNDS = 2;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const TARGET = 0.5;
 /** The replay job's batch (OUTBOX_REPLAY_BATCH_SIZE default): its confirms are in flight together. */
 const WINDOW = defaultSettings().outbox.replayBatchSize;

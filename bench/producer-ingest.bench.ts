@@ -1,24 +1,43 @@
+import { join } from 'node:path';
 import { freePort } from '../test/support/free-port';
 import { createTestEnv } from '../test/support/test-env';
 import { startBenchApp, type BenchContext } from './support/bench-app';
 import { BASELINE_QUEUE, defaultSettings, purgeQueues } from './support/broker';
+import type { ProfileControl } from './support/cpu-profile';
 import { postLoad, type IngestRun } from './support/http-load';
-import type { BenchSection } from './support/report';
-import { startScript } from './support/script-process';
+import type { ProcessMemory } from './support/memory';
+import type { BenchSection, MemoryReading } from './support/report';
+import { startScript, type ScriptProcess } from './support/script-process';
 import { formatMs, formatNumber, formatRatio, median, sum } from './support/stats';
 
 const CONNECTIONS = 100;
 const WARMUP_SECONDS = 3;
 const ROUND_SECONDS = 8;
-const ROUNDS = 2;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const TARGET = 0.9;
 
-interface Side {
-  runs: IngestRun[];
+interface Round extends IngestRun {
+  /** CPU time the server process used during the round, ms. */
+  serverCpuMs: number;
 }
 
-function perSecond(side: Side, seconds: number): number {
-  return sum(side.runs.map((run) => run.accepted)) / (side.runs.length * seconds);
+/** One server under load: the project's producer or a baseline. */
+interface Side {
+  label: string;
+  url: string;
+  cpuMs: () => number;
+  memory: () => ProcessMemory | undefined;
+  profile: ProfileControl;
+  runs: Round[];
+}
+
+function perSecond(side: Side): number {
+  return sum(side.runs.map((run) => run.accepted)) / (side.runs.length * ROUND_SECONDS);
+}
+
+/** Server CPU time per accepted request, µs: less disturbed by other load on the machine than req/s. */
+function cpuPerRequest(side: Side): number {
+  return (sum(side.runs.map((run) => run.serverCpuMs)) * 1000) / sum(side.runs.map((run) => run.accepted));
 }
 
 function otherAnswers(side: Side): string {
@@ -31,95 +50,151 @@ function otherAnswers(side: Side): string {
   return entries.length === 0 ? '0' : entries.map(([status, count]) => `${count} × ${status}`).join(', ');
 }
 
+async function startBaseline(
+  context: BenchContext,
+  script: string,
+  name: string,
+  amqpUrl: string,
+): Promise<{ port: number; script: ScriptProcess }> {
+  const port = await freePort();
+  const profile = context.profile ? join(context.profileDir, `ingest-${name}.cpuprofile`) : undefined;
+  const process = startScript(script, { AMQP_URL: amqpUrl, PORT: String(port), QUEUE: BASELINE_QUEUE }, profile);
+  await process.printed('listening');
+  return { port, script: process };
+}
+
+function row(side: Side): string[] {
+  return [
+    side.label,
+    formatNumber(perSecond(side)),
+    formatMs(median(side.runs.map((r) => r.p50Ms))),
+    formatMs(median(side.runs.map((r) => r.p99Ms))),
+    `${formatNumber(cpuPerRequest(side), 0)} µs`,
+    otherAnswers(side),
+  ];
+}
+
 /**
  * Producer ingest: POST /messages at 100 connections (autocannon) against a bare Fastify route that
- * publishes on an amqplib confirm channel to a quorum queue, in alternating rounds in one run.
+ * publishes on an amqplib confirm channel to a quorum queue, and against the same work in the
+ * smallest Nest app (Nest's own floor), in rotating order, in one run.
  */
 export async function producerIngest(context: BenchContext): Promise<BenchSection> {
   const env = await createTestEnv('bench-ingest');
-  const baselinePort = await freePort();
-  const baseline = startScript('fastify-publish.js', { AMQP_URL: env.amqpUrl, PORT: String(baselinePort), QUEUE: BASELINE_QUEUE });
+  const scripts: ScriptProcess[] = [];
   try {
-    await baseline.printed('listening');
+    const bare = await startBaseline(context, 'fastify-publish.js', 'bare', env.amqpUrl);
+    scripts.push(bare.script);
+    const nest = await startBaseline(context, 'nest-publish.js', 'nest', env.amqpUrl);
+    scripts.push(nest.script);
     const producer = await startBenchApp(context, 'producer', env, 'ingest');
-    const baselineUrl = `http://127.0.0.1:${baselinePort}`;
-    const projectUrl = producer.app.url('/');
+    const baselineSide = (label: string, started: { port: number; script: ScriptProcess }): Side => ({
+      label,
+      url: `http://127.0.0.1:${started.port}`,
+      cpuMs: started.script.cpuMs,
+      memory: started.script.memory,
+      profile: started.script.profile,
+      runs: [],
+    });
+    const project: Side = {
+      label: 'project (producer)',
+      url: producer.app.url('/'),
+      cpuMs: producer.cpuMs,
+      memory: producer.memory,
+      profile: { begin: producer.beginProfile, end: producer.endProfile },
+      runs: [],
+    };
+    const floor = baselineSide('Nest floor (`nest-publish.js`)', nest);
+    const baseline = baselineSide('baseline (`fastify-publish.js`)', bare);
+    const sides = [baseline, project, floor];
     const purge = () => purgeQueues(env, BASELINE_QUEUE, defaultSettings().names.queue);
 
     context.log(`ingest: warm-up ${WARMUP_SECONDS} s each`);
-    await postLoad(baselineUrl, CONNECTIONS, WARMUP_SECONDS);
-    await postLoad(projectUrl, CONNECTIONS, WARMUP_SECONDS);
+    for (const side of sides) await postLoad(side.url, CONNECTIONS, WARMUP_SECONDS);
     await purge();
 
-    const project: Side = { runs: [] };
-    const bare: Side = { runs: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      // Alternate who goes first, so a drift in the machine's load does not favour one side.
-      const order = round % 2 === 0 ? (['baseline', 'project'] as const) : (['project', 'baseline'] as const);
-      for (const who of order) {
-        if (who === 'project') await producer.beginProfile();
-        const run = await postLoad(who === 'project' ? projectUrl : baselineUrl, CONNECTIONS, ROUND_SECONDS);
-        if (who === 'project') await producer.endProfile();
-        (who === 'project' ? project : bare).runs.push(run);
+      // Rotate who goes first, so a drift in the machine's load does not favour one side.
+      const order = round % 2 === 0 ? sides : [...sides].reverse();
+      for (const side of order) {
+        await side.profile.begin();
+        const cpuBefore = side.cpuMs();
+        const load = await postLoad(side.url, CONNECTIONS, ROUND_SECONDS);
+        const run: Round = { ...load, serverCpuMs: side.cpuMs() - cpuBefore };
+        await side.profile.end();
+        side.runs.push(run);
         context.log(
-          `ingest round ${round + 1} ${who}: ${run.acceptedPerSecond.toFixed(0)} req/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms`,
+          `ingest round ${round + 1} ${side.label}: ${run.acceptedPerSecond.toFixed(0)} req/s, p50 ${run.p50Ms} ms, ` +
+            `p99 ${run.p99Ms} ms, server CPU ${((run.serverCpuMs * 1000) / run.accepted).toFixed(0)} µs/request`,
         );
         await purge();
       }
     }
 
-    const projectRate = perSecond(project, ROUND_SECONDS);
-    const baselineRate = perSecond(bare, ROUND_SECONDS);
-    const memory = [
+    const memory: MemoryReading[] = [
       { process: 'producer', when: 'producer ingest', ...producer.memory() },
       { process: 'baseline: Fastify + amqplib', when: 'producer ingest', ...baseline.memory() },
+      { process: 'Nest floor: Nest + amqplib', when: 'producer ingest', ...floor.memory() },
     ];
     await producer.app.stop();
     return {
       title: 'Producer ingest: POST /messages',
       method:
-        `autocannon, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${ROUND_SECONDS} s per side after a ${WARMUP_SECONDS} s warm-up, ` +
-        'alternating which side goes first. Baseline: `bench/baselines/fastify-publish.js`, a plain Fastify route ' +
-        'publishing each message (same envelope and properties) on one amqplib confirm channel to a quorum queue ' +
-        'and answering 202 after the confirm. The project: the built producer (`LOG_LEVEL=warn`, rate limit off), ' +
+        `autocannon, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${ROUND_SECONDS} s per server after a ${WARMUP_SECONDS} s ` +
+        'warm-up, the order reversed every round. Baseline: `bench/baselines/fastify-publish.js`, a plain Fastify route ' +
+        'publishing each message (same envelope and properties) on one amqplib confirm channel to a quorum queue and ' +
+        'answering 202 after the confirm. Nest floor: `bench/baselines/nest-publish.js`, the same work in the smallest ' +
+        'NestJS 11 app on the same Fastify adapter (one controller, no guards, logger, headers, metrics or outbox): what ' +
+        "Nest's routing costs by itself. The project: the built producer (`LOG_LEVEL=warn`, rate limit off, no API keys), " +
         'which answers 202 only after the broker confirm (or the outbox write). Queues are purged between rounds. ' +
-        'req/s counts 202 answers only; latencies are the medians of the rounds.',
+        'req/s counts 202 answers only; latencies are the medians of the rounds. Server CPU per request is the CPU time ' +
+        'the server process used during its rounds (/proc) divided by its 202 answers: what the ratio comes from, and ' +
+        'much less disturbed by other load on the machine than req/s.',
       table: {
-        header: ['', 'req/s (202)', 'p50', 'p99', 'answers other than 202'],
+        header: ['', 'req/s (202)', 'p50', 'p99', 'server CPU per request', 'answers other than 202'],
         rows: [
+          row(project),
+          row(floor),
+          row(baseline),
           [
-            'project (producer)',
-            formatNumber(projectRate),
-            formatMs(median(project.runs.map((r) => r.p50Ms))),
-            formatMs(median(project.runs.map((r) => r.p99Ms))),
-            otherAnswers(project),
+            '**project / baseline**',
+            formatRatio(perSecond(project) / perSecond(baseline), TARGET),
+            '',
+            '',
+            formatRatio(cpuPerRequest(baseline) / cpuPerRequest(project)),
+            '',
           ],
           [
-            'baseline (Fastify + amqplib)',
-            formatNumber(baselineRate),
-            formatMs(median(bare.runs.map((r) => r.p50Ms))),
-            formatMs(median(bare.runs.map((r) => r.p99Ms))),
-            otherAnswers(bare),
+            'Nest floor / baseline',
+            formatRatio(perSecond(floor) / perSecond(baseline)),
+            '',
+            '',
+            formatRatio(cpuPerRequest(baseline) / cpuPerRequest(floor)),
+            '',
           ],
-          ['**project / baseline**', formatRatio(projectRate / baselineRate, TARGET), '', '', ''],
+          [
+            'project / Nest floor',
+            formatRatio(perSecond(project) / perSecond(floor)),
+            '',
+            '',
+            formatRatio(cpuPerRequest(floor) / cpuPerRequest(project)),
+            '',
+          ],
         ],
       },
       rounds: {
-        header: ['round', 'project req/s', 'project p50 / p99', 'baseline req/s', 'baseline p50 / p99', 'ratio'],
+        header: ['round', ...sides.map((side) => `${side.label} req/s`), 'project / baseline'],
         rows: project.runs.map((run, i) => [
           String(i + 1),
-          formatNumber(run.acceptedPerSecond),
-          `${run.p50Ms} / ${run.p99Ms} ms`,
-          formatNumber(bare.runs[i].acceptedPerSecond),
-          `${bare.runs[i].p50Ms} / ${bare.runs[i].p99Ms} ms`,
-          formatRatio(run.acceptedPerSecond / bare.runs[i].acceptedPerSecond),
+          ...sides.map((side) => formatNumber(side.runs[i].acceptedPerSecond)),
+          formatRatio(run.acceptedPerSecond / baseline.runs[i].acceptedPerSecond),
         ]),
       },
-      notes: [],
+      notes: ['The CPU column compares the CPU each server spent per request (a ratio above 1 means less CPU than the baseline).'],
       memory,
     };
   } finally {
-    await baseline.stop();
+    for (const script of scripts) await script.stop();
     await env.cleanup();
   }
 }

@@ -5,7 +5,8 @@
  * the COUNT acks after them, as the consumer benchmark does for the project.
  *
  * env: AMQP_URL, QUEUE, PREFETCH (default 50), WARMUP, COUNT
- * prints {"result": {"count", "ms", "perSecond", "rssBytes"}}.
+ * prints {"result": {"count", "ms", "perSecond", "cpuMs", "rssBytes"}} (cpuMs: this process's CPU time over
+ * the timed acks).
  */
 const amqplib = require('amqplib');
 const { setting, report } = require('./common');
@@ -20,18 +21,23 @@ async function main() {
 
   let acked = 0;
   let started = performance.now();
+  let cpuAtStart = process.cpuUsage();
   await new Promise((resolve) => {
     void channel.consume(queue, (delivery) => {
       if (delivery === null) return;
       channel.ack(delivery);
       acked++;
-      if (acked === warmup) started = performance.now();
+      if (acked === warmup) {
+        started = performance.now();
+        cpuAtStart = process.cpuUsage();
+      }
       if (acked === warmup + count) resolve();
     });
   });
   const ms = performance.now() - started;
+  const cpu = process.cpuUsage(cpuAtStart);
 
-  report({ count, ms, perSecond: (count / ms) * 1000 });
+  report({ count, ms, perSecond: (count / ms) * 1000, cpuMs: (cpu.user + cpu.system) / 1000 });
   await connection.close();
 }
 

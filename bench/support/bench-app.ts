@@ -1,9 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startApp, waitForReady, type AppKind, type AppProcess } from '../../test/support/app-process';
 import { appEnv, type TestEnv } from '../../test/support/test-env';
-import { waitFor } from '../../test/support/wait-for';
-import { memoryOf, type ProcessMemory } from './memory';
+import { profileControl, profilingEnv } from './cpu-profile';
+import { cpuMsOf, memoryOf, type ProcessMemory } from './memory';
 
 /** How a benchmark run was asked for (`npm run bench -- --profile`). */
 export interface BenchContext {
@@ -14,7 +13,6 @@ export interface BenchContext {
 }
 
 export const PROFILE_DIR = resolve(__dirname, '..', '.profiles');
-const PRELOAD = join(__dirname, 'cpu-profile-preload.js');
 
 /**
  * The settings every benchmark starts the apps with, on top of appEnv (the suite's vhost and database,
@@ -30,6 +28,8 @@ export interface BenchApp {
   /** Ends it and returns the .cpuprofile path (undefined without --profile). */
   endProfile: () => Promise<string | undefined>;
   memory: () => ProcessMemory | undefined;
+  /** CPU time used so far, ms (see cpuMsOf). */
+  cpuMs: () => number;
 }
 
 /** Starts a built app in the suite's environment and waits until it is ready (every dependency up). */
@@ -40,29 +40,15 @@ export async function startBenchApp(
   name: string,
   settings: Record<string, string> = {},
 ): Promise<BenchApp> {
-  const profileFile = join(context.profileDir, `${name}-${kind}.cpuprofile`);
-  const profiling: Record<string, string> = context.profile ? { NODE_OPTIONS: `-r ${PRELOAD}`, BENCH_CPU_PROFILE: profileFile } : {};
-  if (context.profile) mkdirSync(context.profileDir, { recursive: true });
-  const app = await startApp(kind, { ...appEnv(env), ...BENCH_APP_SETTINGS, ...settings, ...profiling });
+  const profileFile = context.profile ? join(context.profileDir, `${name}-${kind}.cpuprofile`) : undefined;
+  const app = await startApp(kind, { ...appEnv(env), ...BENCH_APP_SETTINGS, ...settings, ...profilingEnv(profileFile) });
   await waitForReady(app, 30_000);
-  const signalled = async (answer: string) => {
-    const seen = app.output().split(answer).length - 1;
-    process.kill(app.pid, 'SIGUSR2');
-    await waitFor(() => Promise.resolve(app.output().split(answer).length - 1 > seen), {
-      timeoutMs: 30_000,
-      description: `${kind}: ${answer}`,
-    });
-  };
+  const profile = profileControl(app.pid, app.output, profileFile);
   return {
     app,
-    beginProfile: async () => {
-      if (context.profile) await signalled('cpu profile started');
-    },
-    endProfile: async () => {
-      if (!context.profile) return undefined;
-      await signalled('cpu profile written');
-      return profileFile;
-    },
+    beginProfile: profile.begin,
+    endProfile: profile.end,
     memory: () => memoryOf(app.pid),
+    cpuMs: () => cpuMsOf(app.pid),
   };
 }

@@ -26,10 +26,11 @@ function placeOf(url: string, functionName: string): string {
   if (functionName === '(garbage collector)') return '(gc)';
   if (functionName === '(idle)' || functionName === '(program)') return functionName;
   if (url === '') return '(native)';
+  if (/\/dist[^/]*\/apps\//.test(url)) return '(project)';
+  if (url.includes('/bench/')) return '(bench script)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1];
   if (url.startsWith('node:')) return '(node core)';
-  if (url.includes('/dist/')) return '(project)';
   return url;
 }
 
@@ -52,7 +53,7 @@ export function summarizeProfile(file: string, top = 25, inclusivePatterns: RegE
   const inclusive = new Map<string, number>();
   for (const [id, time] of self) {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    const file = url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, 'dist/');
+    const file = url.replace(/^.*\/dist[^/]*\/apps\//, 'dist/apps/').replace(/^.*node_modules\//, '');
     const name = `${functionName || '(anonymous)'} ${file}:${lineNumber + 1}`;
     functions.set(name, (functions.get(name) ?? 0) + time);
     const place = placeOf(url, functionName);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { memoryOf, type ProcessMemory } from './memory';
+import { profileControl, profilingEnv, type ProfileControl } from './cpu-profile';
+import { cpuMsOf, memoryOf, type ProcessMemory } from './memory';
 
 /** A baseline script (bench/baselines/*.js) running as a process of its own. */
 export interface ScriptProcess {
@@ -10,6 +11,10 @@ export interface ScriptProcess {
   /** Resolves once the script printed a line starting with `prefix`. */
   printed: (prefix: string, timeoutMs?: number) => Promise<void>;
   memory: () => ProcessMemory | undefined;
+  /** CPU time used so far, ms (see cpuMsOf). */
+  cpuMs: () => number;
+  /** The CPU profile over a phase (when started with a profile file). */
+  profile: ProfileControl;
   /** SIGTERM, then waits for the exit. */
   stop: () => Promise<void>;
 }
@@ -18,10 +23,11 @@ const ROOT = resolve(__dirname, '..', '..');
 /** The e2e harness's preload: the script dies with this process (see test/support/exit-with-parent.js). */
 const EXIT_WITH_PARENT = join(ROOT, 'test', 'support', 'exit-with-parent.js');
 
-export function startScript(script: string, env: Record<string, string>): ScriptProcess {
+/** Starts bench/baselines/<script>; with `profileFile`, it can be profiled (see cpu-profile.ts). */
+export function startScript(script: string, env: Record<string, string>, profileFile?: string): ScriptProcess {
   const child = spawn(process.execPath, ['-r', EXIT_WITH_PARENT, join(ROOT, 'bench', 'baselines', script)], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...profilingEnv(profileFile) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   child.channel?.unref();
@@ -66,6 +72,8 @@ export function startScript(script: string, env: Record<string, string>): Script
         });
       }),
     memory: () => (child.pid === undefined ? undefined : memoryOf(child.pid)),
+    cpuMs: () => (child.pid === undefined ? Number.NaN : cpuMsOf(child.pid)),
+    profile: profileControl(child.pid ?? -1, () => stdout, profileFile),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
