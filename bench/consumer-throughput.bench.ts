@@ -5,12 +5,12 @@ import { startBenchApp, type BenchContext } from './support/bench-app';
 import { BASELINE_QUEUE, declareProjectTopology, rawPublish } from './support/broker';
 import type { BenchSection, MemoryReading } from './support/report';
 import { startScript } from './support/script-process';
-import { formatNumber, formatRatio, median, sum } from './support/stats';
+import { formatNumber, formatRatio, mean, sum } from './support/stats';
 
 /** Deliveries handled before the clock starts (start-up, JIT warm-up), then the measured ones. */
 const WARMUP = 2_000;
 const MEASURED = 10_000;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PREFETCH = Number(process.env.BENCH_PREFETCH ?? 50);
 const TARGET = 0.6;
 
@@ -72,8 +72,14 @@ async function baselineRound(env: TestEnv, round: number, memory: MemoryReading[
     WARMUP: String(WARMUP),
     COUNT: String(MEASURED),
   });
-  const result = await script.result<ConsumeRun & { rssBytes: number }>();
-  if (round === ROUNDS) memory.push({ process: 'baseline: raw amqplib consumer', when: 'consumer throughput', rssBytes: result.rssBytes });
+  const result = await script.result<ConsumeRun & { rssBytes: number; peakRssBytes: number }>();
+  if (round === ROUNDS)
+    memory.push({
+      process: 'baseline: raw amqplib consumer',
+      when: 'consumer throughput',
+      rssBytes: result.rssBytes,
+      peakRssBytes: result.peakRssBytes,
+    });
   return result;
 }
 
@@ -102,8 +108,8 @@ export async function consumerThroughput(context: BenchContext): Promise<BenchSe
     await env.cleanup();
   }
 
-  const projectRate = median(project.map((run) => run.perSecond));
-  const baselineRate = median(bare.map((run) => run.perSecond));
+  const projectRate = mean(project.map((run) => run.perSecond));
+  const baselineRate = mean(bare.map((run) => run.perSecond));
   const cpuPerMessage = (runs: ConsumeRun[]) => (sum(runs.map((run) => run.cpuMs)) * 1000) / (runs.length * MEASURED);
   return {
     title: 'Consumer throughput',
@@ -114,7 +120,7 @@ export async function consumerThroughput(context: BenchContext): Promise<BenchSe
       'envelope validation, the idempotency guard in `atomic` mode running the reference effect, an XADD to ' +
       '`messaging:processed`, together with the done mark in one Lua script, then the manual ack), timed by the ' +
       'stream entry ids. Baseline: `bench/baselines/raw-consume.js`, raw amqplib consume + ack of a quorum queue, ' +
-      `nothing else. ${ROUNDS} rounds per side, alternating order; the table shows the median. Consumer CPU per message: ` +
+      `nothing else. ${ROUNDS} rounds per side, alternating order; the table shows the mean. Consumer CPU per message: ` +
       'the CPU time of the consuming process over the timed deliveries (the project also spends Redis CPU per message, ' +
       'which is not counted here).',
     table: {
@@ -123,13 +129,13 @@ export async function consumerThroughput(context: BenchContext): Promise<BenchSe
         [
           'project (consumer: guard + reference effect)',
           formatNumber(projectRate),
-          `${formatNumber(median(project.map((r) => r.ms)))} ms`,
+          `${formatNumber(mean(project.map((r) => r.ms)))} ms`,
           `${formatNumber(cpuPerMessage(project), 0)} µs`,
         ],
         [
           'baseline (raw amqplib consume + ack)',
           formatNumber(baselineRate),
-          `${formatNumber(median(bare.map((r) => r.ms)))} ms`,
+          `${formatNumber(mean(bare.map((r) => r.ms)))} ms`,
           `${formatNumber(cpuPerMessage(bare), 0)} µs`,
         ],
         ['**project / baseline**', formatRatio(projectRate / baselineRate, TARGET), '', ''],

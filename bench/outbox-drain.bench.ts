@@ -7,10 +7,10 @@ import { createTestEnv, type TestEnv } from '../test/support/test-env';
 import { startBenchApp, type BenchApp, type BenchContext } from './support/bench-app';
 import { BASELINE_QUEUE, PAYLOAD_PAD, defaultSettings, purgeQueues, rawPublish } from './support/broker';
 import type { BenchSection, MemoryReading } from './support/report';
-import { formatNumber, formatRatio, median, sleep } from './support/stats';
+import { formatNumber, formatRatio, mean, sleep } from './support/stats';
 
 const BACKLOG = 20_000;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET = 0.5;
 /** The replay job's batch (OUTBOX_REPLAY_BATCH_SIZE default): its confirms are in flight together. */
 const WINDOW = defaultSettings().outbox.replayBatchSize;
@@ -95,7 +95,12 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
           const result = await rawPublish(env, { exchange: BASELINE_QUEUE, count: BACKLOG, window: WINDOW, type: 'bench.outbox' });
           run = { ms: result.ms, perSecond: result.perSecond };
           if (round === ROUNDS)
-            memory.push({ process: 'baseline: raw confirmed publisher', when: 'outbox drain', rssBytes: result.rssBytes });
+            memory.push({
+              process: 'baseline: raw confirmed publisher',
+              when: 'outbox drain',
+              rssBytes: result.rssBytes,
+              peakRssBytes: result.peakRssBytes,
+            });
         }
         (who === 'project' ? project : bare).push(run);
         context.log(`drain round ${round} ${who}: ${run.ms.toFixed(0)} ms (${run.perSecond.toFixed(0)} msg/s)`);
@@ -107,8 +112,8 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
     await env.cleanup();
   }
 
-  const projectMs = median(project.map((run) => run.ms));
-  const baselineMs = median(bare.map((run) => run.ms));
+  const projectMs = mean(project.map((run) => run.ms));
+  const baselineMs = mean(bare.map((run) => run.ms));
   return {
     title: 'Outbox drain: 20,000 pending messages',
     method:
@@ -119,7 +124,7 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
       '(`OUTBOX_REPLAY_BATCH_SIZE` default). Baseline: `bench/baselines/raw-publish.js`, raw amqplib confirmed publishing ' +
       `of as many messages of the same size (ready-made in memory) with at most ${WINDOW} confirms outstanding, from first ` +
       `publish to last confirm. Both go through a topic exchange to a quorum queue. ${ROUNDS} rounds per side, ` +
-      'alternating order; the table shows the median.',
+      'alternating order; the table shows the mean.',
     table: {
       header: ['', 'time to drain', 'messages/s'],
       rows: [

@@ -8,12 +8,12 @@ import { postLoad, type IngestRun } from './support/http-load';
 import type { ProcessMemory } from './support/memory';
 import type { BenchSection, MemoryReading } from './support/report';
 import { startScript, type ScriptProcess } from './support/script-process';
-import { formatMs, formatNumber, formatRatio, median, sum } from './support/stats';
+import { formatMs, formatNumber, formatRatio, mean, sum } from './support/stats';
 
 const CONNECTIONS = 100;
 const WARMUP_SECONDS = 3;
 const ROUND_SECONDS = 8;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET = 0.9;
 
 interface Round extends IngestRun {
@@ -67,8 +67,8 @@ function row(side: Side): string[] {
   return [
     side.label,
     formatNumber(perSecond(side)),
-    formatMs(median(side.runs.map((r) => r.p50Ms))),
-    formatMs(median(side.runs.map((r) => r.p99Ms))),
+    formatMs(mean(side.runs.map((r) => r.p50Ms))),
+    formatMs(mean(side.runs.map((r) => r.p99Ms))),
     `${formatNumber(cpuPerRequest(side), 0)} µs`,
     otherAnswers(side),
   ];
@@ -147,7 +147,7 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
         'NestJS 11 app on the same Fastify adapter (one controller, no guards, logger, headers, metrics or outbox): what ' +
         "Nest's routing costs by itself. The project: the built producer (`LOG_LEVEL=warn`, rate limit off, no API keys), " +
         'which answers 202 only after the broker confirm (or the outbox write). Queues are purged between rounds. ' +
-        'req/s counts 202 answers only; latencies are the medians of the rounds. Server CPU per request is the CPU time ' +
+        'req/s counts 202 answers only; latencies are the means of the rounds. Server CPU per request is the CPU time ' +
         'the server process used during its rounds (/proc) divided by its 202 answers: what the ratio comes from, and ' +
         'much less disturbed by other load on the machine than req/s.',
       table: {

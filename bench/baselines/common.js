@@ -42,7 +42,8 @@ async function declareQuorumQueue(channel, exchange, queue) {
 
 /** The last line a baseline prints: its result, for the benchmark to read. */
 function report(result) {
-  process.stdout.write(`${JSON.stringify({ result: { ...result, rssBytes: process.memoryUsage().rss } })}\n`);
+  const memory = { rssBytes: process.memoryUsage().rss, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  process.stdout.write(`${JSON.stringify({ result: { ...result, ...memory } })}\n`);
 }
 
 module.exports = { setting, envelopeBody, publishProperties, declareQuorumQueue, report };

@@ -43,6 +43,7 @@ export interface PublishResult {
   perSecond: number;
   nacked: number;
   rssBytes: number;
+  peakRssBytes: number;
 }
 
 /**

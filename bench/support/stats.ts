@@ -32,9 +32,10 @@ export function formatMiB(bytes: number | undefined): string {
   return bytes === undefined || !Number.isFinite(bytes) ? 'n/a' : `${formatNumber(bytes / 1024 / 1024, 0)} MiB`;
 }
 
-/** "0.93x (target ≥ 0.9x: met)" */
+/** "0.93x (target ≥ 0.9x: met)"; a third decimal when two would round a miss up to the target. */
 export function formatRatio(ratio: number, target?: number): string {
-  const text = Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'n/a';
+  const decimals = target !== undefined && ratio < target && Number(ratio.toFixed(2)) >= target ? 3 : 2;
+  const text = Number.isFinite(ratio) ? `${ratio.toFixed(decimals)}x` : 'n/a';
   if (target === undefined) return text;
   return `${text} (target ≥ ${target}x: ${ratio >= target ? '**met**' : '**missed**'})`;
 }
