@@ -105,7 +105,7 @@ describe('connection URLs', () => {
     });
 
     it('with the CA in NODE_EXTRA_CA_CERTS: both apps connect through TLS; a message is published (202) and processed once, another goes through the outbox and replay while the broker is cut off; the startup line masks the Redis password', async () => {
-      const withCa = {
+      const withCa: Record<string, string> = {
         ...tlsEnv,
         NODE_EXTRA_CA_CERTS: certificates.caFile,
         OUTBOX_REPLAY_INTERVAL_MS: '200',

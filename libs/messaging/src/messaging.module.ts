@@ -1,5 +1,6 @@
 import { RabbitMQConfig, RabbitMQModule } from '@golevelup/nestjs-rabbitmq';
 import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import type Redis from 'ioredis';
 import type { MessagingSettings } from './config';
@@ -9,7 +10,7 @@ import {
   consumerHandlerOptions,
   DeadLetterQueue,
   createFailureRouter,
-  IdempotencyInterceptor,
+  IdempotentHandling,
   InFlightDeliveries,
   MESSAGING_CONSUMER,
 } from './consuming';
@@ -75,7 +76,7 @@ const consumingProviders: Provider[] = [
       new IdempotencyGuard(store, { lockTtlMs: settings.idempotency.lockTtlMs, maxWaitMs: 1000 }),
   },
   InFlightDeliveries,
-  IdempotencyInterceptor,
+  IdempotentHandling,
   ConsumerDrain,
   DeadLetterQueue,
   BackgroundSubscription,
@@ -118,6 +119,7 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
           useFactory: (settings: MessagingSettings, metrics: MessagingMetrics) => rabbitConfig(settings, metrics, consuming),
         }),
         ...(publishing ? [ScheduleModule.forRoot()] : []),
+        ...(consuming ? [DiscoveryModule] : []),
       ],
       providers: [...(base.providers ?? []), MessagingMetrics, ApiKeyGuard, redisProvider, ...sideProviders],
       exports: [MESSAGING_SETTINGS, MESSAGING_REDIS, MessagingMetrics, ApiKeyGuard, RabbitMQModule, ...sideProviders.map(providerToken)],

@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  ApiKeyGuard,
-  ApiKeyThrottlerGuard,
-  createEnvelope,
-  MessageNotAcceptedError,
-  messageIdForIdempotencyKey,
-  ReliablePublisher,
-} from '@app/messaging';
+import { ApiKeyGuard, createEnvelope, MessageNotAcceptedError, messageIdForIdempotencyKey, ReliablePublisher } from '@app/messaging';
 import {
   BadRequestException,
   Body,
@@ -22,6 +15,7 @@ import {
 import { ApiHeader, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { correlationIdOf } from './correlation-id';
+import { RateLimitGuard } from './rate-limit.guard';
 import { SendMessageDto, SendMessageResponseDto } from './send-message.dto';
 import { InvalidRequestError, parseIdempotencyKey, parseSendMessageRequest } from './send-message.request';
 
@@ -30,7 +24,7 @@ const RETRY_AFTER_SECONDS = '5';
 
 @ApiTags('messages')
 @ApiSecurity('api-key')
-@UseGuards(ApiKeyGuard, ApiKeyThrottlerGuard)
+@UseGuards(ApiKeyGuard, RateLimitGuard)
 @Controller('messages')
 export class MessagesController {
   constructor(private readonly publisher: ReliablePublisher) {}

@@ -59,7 +59,7 @@ export class IdempotencyGuard {
     this.stopped = true;
   }
 
-  async run(id: string, mode: EffectMode, work: () => Promise<unknown>): Promise<GuardOutcome> {
+  run(id: string, mode: EffectMode, work: () => Promise<unknown>): Promise<GuardOutcome> {
     return mode === 'atomic' ? this.runAtomic(id, work) : this.runExclusive(id, work);
   }
 

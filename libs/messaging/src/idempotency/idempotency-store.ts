@@ -8,12 +8,25 @@ export type ClaimResult = 'acquired' | 'busy' | 'done';
  *   <prefix>:{<id>}:done  the done mark, written only after the work succeeded; expires after the TTL
  *   <prefix>:{<id>}:lock  the token of the delivery working on the id right now; expires unless renewed
  * Effect commands run inside the same scripts, so an effect and its done mark land together or not at all.
+ * They travel as flat arguments after the script's own: for each command its length, then its name and
+ * arguments (['XADD', 's', '*'] -> 3, XADD, s, *); no JSON to encode here or to decode in Lua.
  */
 
-/** Applies the effect and the done mark once. Returns 1 if applied, 0 if the id was already done. */
-const COMMIT = `
+/** Runs the effect commands found in ARGV from index `first` on (see above). */
+const RUN_EFFECT = `
+local function runEffect(first)
+  local i = first
+  while i <= #ARGV do
+    local n = tonumber(ARGV[i])
+    redis.call(unpack(ARGV, i + 1, i + n))
+    i = i + n + 1
+  end
+end`;
+
+/** Applies the effect (ARGV[2..]) and the done mark once. Returns 1 if applied, 0 if the id was already done. */
+const COMMIT = `${RUN_EFFECT}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for _, command in ipairs(cjson.decode(ARGV[2])) do redis.call(unpack(command)) end
+runEffect(2)
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 return 1`;
 
@@ -27,11 +40,11 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then
 end
 return 'busy'`;
 
-/** COMMIT for a lock holder: also frees the lock if it is still this token's. */
-const COMPLETE = `
+/** COMMIT for a lock holder (effect in ARGV[3..]): also frees the lock if it is still this token's. */
+const COMPLETE = `${RUN_EFFECT}
 local applied = 0
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  for _, command in ipairs(cjson.decode(ARGV[3])) do redis.call(unpack(command)) end
+  runEffect(3)
   redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
   applied = 1
 end
@@ -47,9 +60,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0`;
 
 type IdempotencyRedis = Redis & {
-  idemCommit(done: string, ttl: number, commands: string): Promise<number>;
+  idemCommit(done: string, ttl: number, ...effect: (string | number)[]): Promise<number>;
   idemClaim(done: string, lock: string, token: string, ttlMs: number): Promise<ClaimResult>;
-  idemComplete(done: string, lock: string, token: string, ttl: number, commands: string): Promise<number>;
+  idemComplete(done: string, lock: string, token: string, ttl: number, ...effect: (string | number)[]): Promise<number>;
   idemRelease(lock: string, token: string): Promise<number>;
   idemRenew(lock: string, token: string, ttlMs: number): Promise<number>;
 };
@@ -73,7 +86,7 @@ export class IdempotencyStore {
 
   /** Commits effect + done mark in one round trip; false when the id was done already. */
   async commit(id: string, commands: RedisCommand[]): Promise<boolean> {
-    return (await this.redis.idemCommit(this.doneKey(id), this.doneTtlSeconds, JSON.stringify(commands))) === 1;
+    return (await this.redis.idemCommit(this.doneKey(id), this.doneTtlSeconds, ...flatten(commands))) === 1;
   }
 
   async claim(id: string, token: string, lockTtlMs: number): Promise<ClaimResult> {
@@ -82,7 +95,7 @@ export class IdempotencyStore {
 
   /** Marks done (with the effect) and frees the lock; false when the id was done already. */
   async complete(id: string, token: string, commands: RedisCommand[]): Promise<boolean> {
-    return (await this.redis.idemComplete(this.doneKey(id), this.lockKey(id), token, this.doneTtlSeconds, JSON.stringify(commands))) === 1;
+    return (await this.redis.idemComplete(this.doneKey(id), this.lockKey(id), token, this.doneTtlSeconds, ...flatten(commands))) === 1;
   }
 
   async release(id: string, token: string): Promise<void> {
@@ -104,4 +117,11 @@ export class IdempotencyStore {
   private lockKey(id: string): string {
     return `${this.keyPrefix}:{${id}}:lock`;
   }
+}
+
+/** The effect as script arguments: each command's length, then the command. */
+function flatten(commands: RedisCommand[]): (string | number)[] {
+  const args: (string | number)[] = [];
+  for (const command of commands) args.push(command.length, ...command);
+  return args;
 }

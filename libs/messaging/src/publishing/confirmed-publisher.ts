@@ -7,8 +7,21 @@ import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { assertTopology, buildTopology } from '../topology';
 import { PublishFailedError } from './publish-errors';
 
-type Settle = (error?: PublishFailedError) => void;
-type SettleOutstanding = (kind: 'channel-closed', reason: string) => void;
+/** A publish waiting for its confirm. */
+interface Outstanding {
+  messageId: string;
+  /** performance.now() after which it fails with a timeout. */
+  deadline: number;
+  resolve: () => void;
+  reject: (error: PublishFailedError) => void;
+}
+
+/** How often overdue confirms are looked for, at most. */
+const SWEEP_MS = 100;
+
+function sweepInterval(confirmTimeoutMs: number): number {
+  return Math.max(10, Math.min(SWEEP_MS, Math.floor(confirmTimeoutMs / 4)));
+}
 
 /**
  * Publishes on a confirm channel of its own, on the connection golevelup manages, and resolves only
@@ -18,6 +31,10 @@ type SettleOutstanding = (kind: 'channel-closed', reason: string) => void;
  *  - the channel closing with the confirm outstanding (settled here, not left to amqplib);
  *  - no confirm within the timeout.
  * Nothing is kept in memory for a later resend: a failed send is the caller's to store.
+ *
+ * Every publish has the same timeout, so the outstanding ones expire in the order they were sent: one
+ * timer sweeps them from the oldest (every SWEEP_MS, or a quarter of the timeout if shorter), instead
+ * of a timer set and cleared per message.
  */
 @Injectable()
 export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -25,8 +42,10 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
   private channel?: ConfirmChannel;
   private opening = false;
   private closed = false;
-  private readonly outstanding = new Map<Settle, SettleOutstanding>();
+  /** In the order they were published, which is the order their deadlines come in. */
+  private readonly outstanding = new Set<Outstanding>();
   private readonly returned = new Set<string>();
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     private readonly amqp: AmqpConnection,
@@ -44,6 +63,8 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     this.closed = true;
     const channel = this.channel;
     this.dropChannel('shutting down');
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     await channel?.close().catch(() => undefined);
   }
 
@@ -56,17 +77,14 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     const channel = this.channel;
     if (!channel) return Promise.reject(new PublishFailedError('not-connected', message.id));
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => settle(new PublishFailedError('timeout', message.id, `${this.settings.publishing.confirmTimeoutMs} ms`)),
-        this.settings.publishing.confirmTimeoutMs,
-      );
-      const settle: Settle = (error) => {
-        if (!this.outstanding.delete(settle)) return;
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
+      const entry: Outstanding = {
+        messageId: message.id,
+        deadline: performance.now() + this.settings.publishing.confirmTimeoutMs,
+        resolve,
+        reject,
       };
-      this.outstanding.set(settle, (kind, reason) => settle(new PublishFailedError(kind, message.id, reason)));
+      this.outstanding.add(entry);
+      this.sweeper ??= setInterval(() => this.expire(), sweepInterval(this.settings.publishing.confirmTimeoutMs)).unref();
       try {
         channel.publish(
           this.settings.names.exchange,
@@ -74,15 +92,34 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
           message.body,
           publishProperties(message, occurredAtMs),
           (err: unknown) => {
-            if (err) return settle(new PublishFailedError('nacked', message.id, err instanceof Error ? err.message : JSON.stringify(err)));
-            if (this.returned.delete(message.id)) return settle(new PublishFailedError('returned', message.id, 'unroutable'));
-            settle();
+            // Settled already when it timed out or its channel closed first.
+            if (!this.outstanding.delete(entry)) return;
+            if (err) entry.reject(new PublishFailedError('nacked', message.id, err instanceof Error ? err.message : JSON.stringify(err)));
+            else if (this.returned.delete(message.id)) entry.reject(new PublishFailedError('returned', message.id, 'unroutable'));
+            else entry.resolve();
           },
         );
       } catch (error) {
-        settle(new PublishFailedError('channel-closed', message.id, (error as Error).message));
+        this.fail(entry, new PublishFailedError('channel-closed', message.id, (error as Error).message));
       }
     });
+  }
+
+  private fail(entry: Outstanding, error: PublishFailedError): void {
+    if (this.outstanding.delete(entry)) entry.reject(error);
+  }
+
+  /** Fails the publishes whose confirm is overdue: the oldest first, up to the first one still in time. */
+  private expire(): void {
+    const now = performance.now();
+    for (const entry of this.outstanding) {
+      if (entry.deadline > now) break;
+      this.fail(entry, new PublishFailedError('timeout', entry.messageId, `${this.settings.publishing.confirmTimeoutMs} ms`));
+    }
+    if (this.outstanding.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   private async openChannel(connection: ChannelModel): Promise<void> {
@@ -121,6 +158,6 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
   private dropChannel(reason: string): void {
     this.channel = undefined;
     this.returned.clear();
-    for (const fail of [...this.outstanding.values()]) fail('channel-closed', reason);
+    for (const entry of [...this.outstanding]) this.fail(entry, new PublishFailedError('channel-closed', entry.messageId, reason));
   }
 }

@@ -1,9 +1,9 @@
-import helmet from '@fastify/helmet';
 import { DynamicModule, Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { describeSettings, type MessagingSettings } from '../config';
+import { securityHeaders } from '../security';
 
 /**
  * Creates a Fastify-based Nest app with pino logs and shutdown hooks, logs the effective settings
@@ -30,8 +30,15 @@ export async function startHttpApp(
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
-  // Security headers; the CSP is left to the docs page's own needs.
-  await app.register(helmet, { contentSecurityPolicy: false });
+  // Security headers (helmet's, computed once: see security-headers.ts); the CSP is left to the docs page's own needs.
+  const headers = securityHeaders({ contentSecurityPolicy: false });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (_request, reply, done) => {
+      reply.headers(headers);
+      done();
+    });
   await configure?.(app);
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('preClose', (done) => {

@@ -1,2 +1,3 @@
 export * from './api-key.guard';
 export * from './api-key-throttler.guard';
+export * from './security-headers';

@@ -1,0 +1,49 @@
+'use strict';
+/*
+ * What the baseline scripts share: their settings from the environment, the message they send (the
+ * same envelope and AMQP properties as the project's, so the broker does the same work per message),
+ * the quorum queue they use, and the one JSON line each prints when it is done.
+ */
+const { randomUUID } = require('node:crypto');
+
+/** A required or defaulted environment setting. */
+function setting(name, fallback) {
+  const value = process.env[name];
+  if (value !== undefined && value !== '') return value;
+  if (fallback === undefined) throw new Error(`${name} is required`);
+  return fallback;
+}
+
+/** The body the project's producer writes: the JSON envelope. */
+function envelopeBody(type, payload, id = randomUUID()) {
+  return Buffer.from(JSON.stringify({ id, type, occurredAt: new Date().toISOString(), schemaVersion: 1, payload }));
+}
+
+/** The properties the project's publisher sets (libs/messaging/src/envelope/amqp-properties.ts). */
+function publishProperties(id, type, correlationId = randomUUID()) {
+  return {
+    persistent: true,
+    mandatory: true,
+    messageId: id,
+    type,
+    contentType: 'application/json',
+    timestamp: Math.floor(Date.now() / 1000),
+    correlationId,
+    headers: { 'x-schema-version': 1, 'x-correlation-id': correlationId },
+  };
+}
+
+/** A durable topic exchange bound with `#` to a durable quorum queue, like the project's work queue. */
+async function declareQuorumQueue(channel, exchange, queue) {
+  await channel.assertExchange(exchange, 'topic', { durable: true });
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await channel.bindQueue(queue, exchange, '#');
+}
+
+/** The last line a baseline prints: its result, for the benchmark to read. */
+function report(result) {
+  const memory = { rssBytes: process.memoryUsage().rss, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  process.stdout.write(`${JSON.stringify({ result: { ...result, ...memory } })}\n`);
+}
+
+module.exports = { setting, envelopeBody, publishProperties, declareQuorumQueue, report };

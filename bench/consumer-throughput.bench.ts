@@ -1,0 +1,158 @@
+import { metricValue } from '../test/support/http';
+import { createTestEnv, type TestEnv } from '../test/support/test-env';
+import { waitFor } from '../test/support/wait-for';
+import { startBenchApp, type BenchContext } from './support/bench-app';
+import { BASELINE_QUEUE, declareProjectTopology, rawPublish } from './support/broker';
+import type { BenchSection, MemoryReading } from './support/report';
+import { startScript } from './support/script-process';
+import { formatNumber, formatRatio, mean, sum } from './support/stats';
+
+/** Deliveries handled before the clock starts (start-up, JIT warm-up), then the measured ones. */
+const WARMUP = 2_000;
+const MEASURED = 10_000;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PREFETCH = Number(process.env.BENCH_PREFETCH ?? 50);
+const TARGET = 0.6;
+
+interface ConsumeRun {
+  perSecond: number;
+  ms: number;
+  /** CPU time of the consuming process over the timed deliveries, ms. */
+  cpuMs: number;
+}
+
+/** Milliseconds of a stream entry id (`<ms>-<seq>`). */
+const entryMs = (id: string) => Number(id.split('-')[0]);
+
+async function projectRound(context: BenchContext, env: TestEnv, round: number, memory: MemoryReading[]): Promise<ConsumeRun> {
+  const settings = await declareProjectTopology(env);
+  const stream = settings.names.processedStream;
+  await env.redis.flushdb();
+  const total = WARMUP + MEASURED;
+  await rawPublish(env, { exchange: settings.names.exchange, count: total, type: 'bench.consume' });
+  // The queue is full before the consumer starts: what is timed is consuming, not publishing.
+  const consumer = await startBenchApp(context, 'consumer', env, 'consumer', { CONSUMER_PREFETCH: String(PREFETCH) });
+  await consumer.beginProfile();
+  // CPU is read when the warm-up is done and at the end (polled every 20 ms, so a few deliveries off).
+  const cpu = { atWarmup: Number.NaN, processedAtWarmup: 0 };
+  await waitFor(
+    async () => {
+      const processed = await env.redis.xlen(stream);
+      if (Number.isNaN(cpu.atWarmup) && processed >= WARMUP)
+        Object.assign(cpu, { atWarmup: consumer.cpuMs(), processedAtWarmup: processed });
+      return processed >= total;
+    },
+    { timeoutMs: 180_000, intervalMs: 20, description: `${total} processed entries` },
+  );
+  const cpuMs = ((consumer.cpuMs() - cpu.atWarmup) * MEASURED) / (total - cpu.processedAtWarmup);
+  await consumer.endProfile();
+  const entries = await env.redis.xrange(stream, '-', '+', 'COUNT', total);
+  const ms = entryMs(entries[total - 1][0]) - entryMs(entries[WARMUP - 1][0]);
+  const metrics = await (await fetch(consumer.app.url('/metrics'))).text();
+  const processed = metricValue(metrics, 'messaging_consumed_total{result="processed"}');
+  const other = ['duplicate', 'retried', 'dead_lettered'].map((result) =>
+    metricValue(metrics, `messaging_consumed_total{result="${result}"}`),
+  );
+  if (processed !== total || other.some((count) => count > 0) || (await env.redis.xlen(stream)) !== total) {
+    throw new Error(
+      `consumer round ${round}: expected ${total} processed and nothing else, metrics say ${processed} processed, ${other.join('/')}`,
+    );
+  }
+  if (round === ROUNDS) memory.push({ process: 'consumer', when: 'consumer throughput', ...consumer.memory() });
+  await consumer.app.stop();
+  return { perSecond: (MEASURED / ms) * 1000, ms, cpuMs };
+}
+
+async function baselineRound(env: TestEnv, round: number, memory: MemoryReading[]): Promise<ConsumeRun> {
+  await rawPublish(env, { exchange: BASELINE_QUEUE, declareQueue: BASELINE_QUEUE, count: WARMUP + MEASURED, type: 'bench.consume' });
+  const script = startScript('raw-consume.js', {
+    AMQP_URL: env.amqpUrl,
+    QUEUE: BASELINE_QUEUE,
+    PREFETCH: String(PREFETCH),
+    WARMUP: String(WARMUP),
+    COUNT: String(MEASURED),
+  });
+  const result = await script.result<ConsumeRun & { rssBytes: number; peakRssBytes: number }>();
+  if (round === ROUNDS)
+    memory.push({
+      process: 'baseline: raw amqplib consumer',
+      when: 'consumer throughput',
+      rssBytes: result.rssBytes,
+      peakRssBytes: result.peakRssBytes,
+    });
+  return result;
+}
+
+/**
+ * Consumer: a pre-filled quorum queue drained by the real consumer app (envelope parsing, the
+ * idempotency guard and the reference effect: one Lua script per message writing the stream entry
+ * and the done mark, then the ack) against raw amqplib consume + ack with the same prefetch.
+ */
+export async function consumerThroughput(context: BenchContext): Promise<BenchSection> {
+  const env = await createTestEnv('bench-consumer');
+  const memory: MemoryReading[] = [];
+  const project: ConsumeRun[] = [];
+  const bare: ConsumeRun[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 === 1 ? (['baseline', 'project'] as const) : (['project', 'baseline'] as const);
+      for (const who of order) {
+        const run = who === 'project' ? await projectRound(context, env, round, memory) : await baselineRound(env, round, memory);
+        (who === 'project' ? project : bare).push(run);
+        context.log(
+          `consumer round ${round} ${who}: ${run.perSecond.toFixed(0)} msg/s, CPU ${((run.cpuMs * 1000) / MEASURED).toFixed(0)} µs/message`,
+        );
+      }
+    }
+  } finally {
+    await env.cleanup();
+  }
+
+  const projectRate = mean(project.map((run) => run.perSecond));
+  const baselineRate = mean(bare.map((run) => run.perSecond));
+  const cpuPerMessage = (runs: ConsumeRun[]) => (sum(runs.map((run) => run.cpuMs)) * 1000) / (runs.length * MEASURED);
+  return {
+    title: 'Consumer throughput',
+    method:
+      `The queue is filled with ${formatNumber(WARMUP + MEASURED)} envelope messages first (raw confirmed publishing), then ` +
+      `consumed with prefetch ${PREFETCH}; the first ${formatNumber(WARMUP)} deliveries are not timed (start-up, warm-up), ` +
+      `the rate is taken over the next ${formatNumber(MEASURED)}. The project: the built consumer app (golevelup handler, ` +
+      'envelope validation, the idempotency guard in `atomic` mode running the reference effect, an XADD to ' +
+      '`messaging:processed`, together with the done mark in one Lua script, then the manual ack), timed by the ' +
+      'stream entry ids. Baseline: `bench/baselines/raw-consume.js`, raw amqplib consume + ack of a quorum queue, ' +
+      `nothing else. ${ROUNDS} rounds per side, alternating order; the table shows the mean. Consumer CPU per message: ` +
+      'the CPU time of the consuming process over the timed deliveries (the project also spends Redis CPU per message, ' +
+      'which is not counted here).',
+    table: {
+      header: ['', 'messages/s', `time for ${formatNumber(MEASURED)}`, 'consumer CPU per message'],
+      rows: [
+        [
+          'project (consumer: guard + reference effect)',
+          formatNumber(projectRate),
+          `${formatNumber(mean(project.map((r) => r.ms)))} ms`,
+          `${formatNumber(cpuPerMessage(project), 0)} µs`,
+        ],
+        [
+          'baseline (raw amqplib consume + ack)',
+          formatNumber(baselineRate),
+          `${formatNumber(mean(bare.map((r) => r.ms)))} ms`,
+          `${formatNumber(cpuPerMessage(bare), 0)} µs`,
+        ],
+        ['**project / baseline**', formatRatio(projectRate / baselineRate, TARGET), '', ''],
+      ],
+    },
+    rounds: {
+      header: ['round', 'project msg/s', 'baseline msg/s', 'ratio'],
+      rows: project.map((run, i) => [
+        String(i + 1),
+        formatNumber(run.perSecond),
+        formatNumber(bare[i].perSecond),
+        formatRatio(run.perSecond / bare[i].perSecond),
+      ]),
+    },
+    notes: [
+      `Every round checks exactly once: ${formatNumber(WARMUP + MEASURED)} stream entries and as many \`processed\` deliveries, none duplicate, retried or dead-lettered.`,
+    ],
+    memory,
+  };
+}
