@@ -238,3 +238,11 @@ export function describeSettings(settings: MessagingSettings): Record<string, un
 export function maskUrlPassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/?#]*@/i, '$1***@');
 }
+
+/**
+ * Whether info lines are written at the configured level. Per-message lines check it once at start, so
+ * at LOG_LEVEL=warn the hot path does not even gather their fields.
+ */
+export function logsInfo(settings: Pick<MessagingSettings, 'logLevel'>): boolean {
+  return settings.logLevel === 'info' || settings.logLevel === 'debug' || settings.logLevel === 'trace';
+}

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { ConsumeMessage } from 'amqplib';
-import type { MessagingSettings } from '../config';
+import { logsInfo, type MessagingSettings } from '../config';
 import { correlationIdOfDelivery, type MessageEnvelope } from '../envelope';
 import { IdempotencyGuard, type EffectMode } from '../idempotency';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
@@ -37,7 +37,7 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
     private readonly scanner: MetadataScanner,
     @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
   ) {
-    this.infoEnabled = ['info', 'debug', 'trace'].includes(settings.logLevel);
+    this.infoEnabled = logsInfo(settings);
   }
 
   onModuleInit(): void {

@@ -1,5 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { logsInfo, type MessagingSettings } from '../config';
 import { toWireMessage, type MessageEnvelope, type WireMessage } from '../envelope';
+import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { OutboxStore } from '../outbox';
 import { ConfirmedPublisher } from './confirmed-publisher';
@@ -28,12 +30,17 @@ const PENDING = { status: 'pending' } as const;
 @Injectable()
 export class ReliablePublisher {
   private readonly logger = new Logger(ReliablePublisher.name);
+  /** The per-message 'message published' line is an info line: at LOG_LEVEL=warn its fields are not gathered. */
+  private readonly infoEnabled: boolean;
 
   constructor(
     private readonly broker: ConfirmedPublisher,
     private readonly outbox: OutboxStore,
     private readonly metrics: MessagingMetrics,
-  ) {}
+    @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
+  ) {
+    this.infoEnabled = logsInfo(settings);
+  }
 
   publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
     return this.publishWire(toWireMessage(envelope, options.correlationId), Date.parse(envelope.occurredAt));
@@ -47,10 +54,12 @@ export class ReliablePublisher {
         await this.broker.publish(message, occurredAtMs);
         this.metrics.confirmLatency.observe(CONFIRMED, (performance.now() - started) / 1000);
         this.metrics.accepted.inc(PUBLISHED);
-        this.logger.log(
-          { messageId: message.id, correlationId: message.correlationId, type: message.type, status: 'published' },
-          'message published',
-        );
+        if (this.infoEnabled) {
+          this.logger.log(
+            { messageId: message.id, correlationId: message.correlationId, type: message.type, status: 'published' },
+            'message published',
+          );
+        }
         return 'published';
       } catch (error) {
         this.metrics.confirmLatency.observe(FAILED, (performance.now() - started) / 1000);
