@@ -46,4 +46,22 @@ function report(result) {
   process.stdout.write(`${JSON.stringify({ result: { ...result, ...memory } })}\n`);
 }
 
-module.exports = { setting, envelopeBody, publishProperties, declareQuorumQueue, report };
+/**
+ * Runs a baseline server: starts it (`start` resolves with its port and what to close at the end),
+ * says where it listens, and closes it on SIGTERM or SIGINT.
+ */
+function serve(start) {
+  start()
+    .then(({ port, close }) => {
+      process.stdout.write(`listening ${port}\n`);
+      const stop = () => close().finally(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    })
+    .catch((error) => {
+      process.stderr.write(`${error.stack}\n`);
+      process.exit(1);
+    });
+}
+
+module.exports = { setting, envelopeBody, publishProperties, declareQuorumQueue, report, serve };

@@ -10,7 +10,7 @@
 const { randomUUID } = require('node:crypto');
 const amqplib = require('amqplib');
 const Fastify = require('fastify');
-const { setting, envelopeBody, publishProperties, declareQuorumQueue } = require('./common');
+const { setting, envelopeBody, publishProperties, declareQuorumQueue, serve } = require('./common');
 
 async function main() {
   const exchange = setting('EXCHANGE', 'bench.baseline');
@@ -33,19 +33,7 @@ async function main() {
   });
   const port = Number(setting('PORT'));
   await app.listen({ port, host: '127.0.0.1' });
-  process.stdout.write(`listening ${port}\n`);
-
-  const stop = () => {
-    app
-      .close()
-      .then(() => connection.close())
-      .finally(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  return { port, close: () => app.close().then(() => connection.close()) };
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error.stack}\n`);
-  process.exit(1);
-});
+serve(main);

@@ -16,7 +16,7 @@ const amqplib = require('amqplib');
 const { Body, Controller, HttpCode, Module, Post } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
 const { FastifyAdapter } = require('@nestjs/platform-fastify');
-const { setting, envelopeBody, publishProperties, declareQuorumQueue } = require('./common');
+const { setting, envelopeBody, publishProperties, declareQuorumQueue, serve } = require('./common');
 
 /** Applies legacy (TypeScript-style) decorators by hand: this file is plain JavaScript. */
 function decorate(target, key, ...decorators) {
@@ -54,19 +54,7 @@ async function main() {
   const app = await NestFactory.create(AppModule, new FastifyAdapter(), { logger: false });
   const port = Number(setting('PORT'));
   await app.listen(port, '127.0.0.1');
-  process.stdout.write(`listening ${port}\n`);
-
-  const stop = () => {
-    app
-      .close()
-      .then(() => connection.close())
-      .finally(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  return { port, close: () => app.close().then(() => connection.close()) };
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error.stack}\n`);
-  process.exit(1);
-});
+serve(main);

@@ -1,4 +1,5 @@
 import { waitForReady } from '../support/app-process';
+import { OUTBOX_DUE, OUTBOX_PARKED } from '../support/outbox-keys';
 import { processedCounts } from '../support/processed';
 import { queueState } from '../support/queue-state';
 import { listQueues } from '../support/rabbitmqctl';
@@ -160,7 +161,7 @@ async function drain(env: TestEnv, system: ChaosSystem, accepted: string[], time
     async () => {
       const counts = await processedCounts(env.redis);
       if (!accepted.every((id) => counts.has(id))) return false;
-      if ((await env.redis.zcard('messaging:{outbox}:due')) > 0) return false;
+      if ((await env.redis.zcard(OUTBOX_DUE)) > 0) return false;
       return (await queueState(env, 'messaging.consumer'))?.ready === 0;
     },
     { timeoutMs, intervalMs: 250, description: `${accepted.length} accepted messages to be processed` },
@@ -225,7 +226,7 @@ async function count(
     duplicatesAbsorbed: system.counted('messaging_consumed_total{result="duplicate"}'),
     replayed: system.counted('messaging_replays_total{result="published"}'),
     deadLettered: (await queueState(env, 'messaging.consumer.dlq'))?.ready ?? 0,
-    parked: await env.redis.zcard('messaging:{outbox}:parked'),
+    parked: await env.redis.zcard(OUTBOX_PARKED),
     unexpected: load.unexpected,
     drainMs,
     injected,

@@ -15,6 +15,7 @@ import { resolve } from 'node:path';
 import { startApp, stopAll, waitForReady } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';
 import { postMessage } from '../support/http';
+import { OUTBOX_DUE } from '../support/outbox-keys';
 import { processedEntries } from '../support/processed';
 import { appEnv, createTestEnv, type TestEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
@@ -22,7 +23,6 @@ import { waitFor } from '../support/wait-for';
 const ROOT = resolve(__dirname, '..', '..');
 const FIXTURE = 'test/fixtures/client-proxy-emitter.ts';
 const TYPE = 'proxy.test';
-const OUTBOX_DUE = 'messaging:{outbox}:due';
 
 interface EmitLine {
   i?: number;

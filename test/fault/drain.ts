@@ -1,8 +1,7 @@
 import type { TestEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
+import { OUTBOX_DUE } from '../support/outbox-keys';
 import { assertExactlyOnce, processedCounts } from '../support/processed';
-
-const OUTBOX_DUE = 'messaging:{outbox}:due';
 
 /**
  * Waits until every accepted id has its effect, the outbox is empty and the work queue is empty, then

@@ -7,6 +7,7 @@ import { messageIdForIdempotencyKey } from '@app/messaging/envelope';
 import { startApp, stopAll, type AppProcess } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';
 import { postMessage } from '../support/http';
+import { OUTBOX_DUE } from '../support/outbox-keys';
 import { processedCounts } from '../support/processed';
 import { appEnv, createTestEnv, type TestEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
@@ -39,7 +40,7 @@ describe('publisher under faults (nothing accepted is lost, nothing is processed
       { timeoutMs: 20_000, description: 'the producer to be connected to the broker' },
     );
 
-  const outboxPending = () => env.redis.zcard('messaging:{outbox}:due');
+  const outboxPending = () => env.redis.zcard(OUTBOX_DUE);
 
   beforeAll(async () => {
     env = await createTestEnv('publisher-faults');

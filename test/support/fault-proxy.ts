@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { listenOnLoopback } from './free-port';
 
 interface Pair {
   client: Socket;
@@ -25,31 +26,12 @@ export class FaultProxy {
     readonly targetHost: string,
   ) {}
 
-  static start(targetPort: number, targetHost = '127.0.0.1'): Promise<FaultProxy> {
-    return new Promise<FaultProxy>((resolve, reject) => {
-      const server = createServer({ pauseOnConnect: false, noDelay: true });
-      let proxy: FaultProxy | undefined;
-      server.on('connection', (client: Socket) => {
-        if (proxy) proxy.onConnection(client);
-        else {
-          client.on('error', ignore);
-          client.destroy();
-        }
-      });
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.off('error', reject);
-        server.on('error', ignore);
-        const address = server.address();
-        if (address === null || typeof address === 'string') {
-          server.close();
-          reject(new Error('fault proxy: no port'));
-          return;
-        }
-        proxy = new FaultProxy(server, address.port, targetPort, targetHost);
-        resolve(proxy);
-      });
-    });
+  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<FaultProxy> {
+    const server = createServer({ pauseOnConnect: false, noDelay: true });
+    // No connection can be handled before the await resumes (microtasks run before the next I/O event).
+    const proxy = new FaultProxy(server, await listenOnLoopback(server), targetPort, targetHost);
+    server.on('connection', (client: Socket) => proxy.onConnection(client));
+    return proxy;
   }
 
   /** Live proxied connections. */

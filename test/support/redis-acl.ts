@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type Redis from 'ioredis';
+import { processAlive } from './test-env';
 
 /** A Redis ACL user of the suite's own, with a password: for URLs like rediss://user:password@host/db. */
 export interface RedisAclUser {
@@ -16,15 +17,6 @@ const HOST = hostname()
   .slice(0, 40);
 const PREFIX = `messaging-e2e-${HOST}-`;
 const OURS = new RegExp(`^${PREFIX}(\\d+)-[0-9a-f]{6}$`);
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * What the apps need, and no more (the README's operations section documents the same list): the

@@ -94,7 +94,8 @@ function shuffled<T>(items: T[]): T[] {
 
 const OUR_VHOST = /^test-[a-z0-9-]*-(\d+)-[0-9a-f]{6}$/;
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this host still runs (left-overs of dead test processes are reclaimed). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
+import { listenOnLoopback } from './free-port';
 
 const run = promisify(execFile);
 
@@ -103,45 +104,29 @@ export class TlsProxy {
     readonly port: number,
   ) {}
 
-  static start(options: { targetPort: number; targetHost?: string; key: Buffer; cert: Buffer }): Promise<TlsProxy> {
+  static async start(options: { targetPort: number; targetHost?: string; key: Buffer; cert: Buffer }): Promise<TlsProxy> {
     const { targetPort, targetHost = '127.0.0.1', key, cert } = options;
-    return new Promise<TlsProxy>((resolve, reject) => {
-      const server = createServer({ key, cert, minVersion: 'TLSv1.2' });
-      let proxy: TlsProxy | undefined;
-      server.on('tlsClientError', () => {
-        if (proxy) proxy.handshakeFailures++;
-      });
-      server.on('secureConnection', (client: TLSSocket) => {
-        client.on('error', ignore);
-        if (!proxy) return void client.destroy();
-        proxy.secureConnections++;
-        const upstream = connect({ port: targetPort, host: targetHost });
-        upstream.on('error', ignore);
-        for (const socket of [client, upstream]) {
-          proxy.sockets.add(socket);
-          socket.on('close', () => {
-            proxy?.sockets.delete(socket);
-            client.destroy();
-            upstream.destroy();
-          });
-        }
-        client.pipe(upstream);
-        upstream.pipe(client);
-      });
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.off('error', reject);
-        server.on('error', ignore);
-        const address = server.address();
-        if (address === null || typeof address === 'string') {
-          server.close();
-          reject(new Error('tls proxy: no port'));
-          return;
-        }
-        proxy = new TlsProxy(server, address.port);
-        resolve(proxy);
-      });
+    const server = createServer({ key, cert, minVersion: 'TLSv1.2' });
+    // No connection can be handled before the await resumes (microtasks run before the next I/O event).
+    const proxy = new TlsProxy(server, await listenOnLoopback(server));
+    server.on('tlsClientError', () => proxy.handshakeFailures++);
+    server.on('secureConnection', (client: TLSSocket) => {
+      client.on('error', ignore);
+      proxy.secureConnections++;
+      const upstream = connect({ port: targetPort, host: targetHost });
+      upstream.on('error', ignore);
+      for (const socket of [client, upstream]) {
+        proxy.sockets.add(socket);
+        socket.on('close', () => {
+          proxy.sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
     });
+    return proxy;
   }
 
   /** Drops every connection and closes the listener. */
