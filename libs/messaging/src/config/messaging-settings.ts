@@ -68,8 +68,21 @@ export const messagingEnvSchema = z.object({
 
   /** How long a POST waits for the broker's confirm before the message goes to the outbox. */
   PUBLISH_CONFIRM_TIMEOUT_MS: int(2000, 50, 60_000),
+  /**
+   * Confirms outstanding at once on the publisher channel, by count and by body bytes. Beyond either a
+   * send fails at once (the message goes to the outbox), so a broker that is slow to confirm cannot
+   * grow the producer's memory without bound.
+   */
+  PUBLISH_MAX_IN_FLIGHT: int(1000, 1, 100_000),
+  PUBLISH_MAX_IN_FLIGHT_BYTES: int(64 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+  /** The broker's `max_message_size` (RabbitMQ 4's default: 16 MiB); a body must fit in it with its envelope. */
+  RABBITMQ_MAX_MESSAGE_BYTES: int(16 * 1024 * 1024, 4096, 512 * 1024 * 1024),
   /** A Redis command that takes longer fails, so a request never hangs on Redis. */
   REDIS_COMMAND_TIMEOUT_MS: int(1000, 50, 60_000),
+  /** Replicas that must acknowledge (Redis WAIT) an outbox write before its 202, and a consumer's commit before its ack. */
+  REDIS_MIN_REPLICA_ACKS: int(0, 0, 16),
+  /** How long to wait for those acknowledgements; a shortfall is a failed write. */
+  REDIS_REPLICA_ACK_TIMEOUT_MS: int(1000, 10, 60_000),
   /** Largest accepted HTTP body. */
   MAX_BODY_BYTES: int(262_144, 1024, 16 * 1024 * 1024),
 
@@ -94,6 +107,12 @@ export const messagingEnvSchema = z.object({
    * dies or its channel closes; past the limit the broker dead-letters to the DLQ (never drops).
    */
   CONSUMER_DELIVERY_LIMIT: int(100, 2, 100_000),
+  /**
+   * The broker's `consumer_timeout` (RabbitMQ's default: 30 min). A delivery left unacknowledged longer
+   * makes the broker close the channel; the consumer hands a delivery it holds (waiting for Redis) back
+   * before that.
+   */
+  CONSUMER_TIMEOUT_MS: int(1_800_000, 5000, 7 * 86_400_000),
   /** How long a processed id is remembered; a duplicate arriving later than this is processed again. */
   IDEMPOTENCY_TTL_SECONDS: int(7 * 86_400, 60, 365 * 86_400),
   /** How long one delivery holds an id while its handler runs (renewed while it runs). */
@@ -132,8 +151,14 @@ export interface MessagingSettings {
     redisKeyPrefix: string;
     processedStream: string;
   };
-  publishing: { confirmTimeoutMs: number; maxBodyBytes: number };
-  redis: { commandTimeoutMs: number };
+  publishing: {
+    confirmTimeoutMs: number;
+    maxBodyBytes: number;
+    maxInFlight: number;
+    maxInFlightBytes: number;
+    brokerMaxMessageBytes: number;
+  };
+  redis: { commandTimeoutMs: number; minReplicaAcks: number; replicaAckTimeoutMs: number };
   outbox: {
     replayIntervalMs: number;
     replayBatchSize: number;
@@ -149,6 +174,7 @@ export interface MessagingSettings {
     retryBaseDelayMs: number;
     retryMaxDelayMs: number;
     deliveryLimit: number;
+    brokerConsumerTimeoutMs: number;
   };
   idempotency: { ttlSeconds: number; lockTtlMs: number };
   shutdownTimeoutMs: number;
@@ -201,8 +227,18 @@ function toSettings(env: MessagingEnv): MessagingSettings {
       redisKeyPrefix: env.REDIS_KEY_PREFIX,
       processedStream: env.PROCESSED_STREAM,
     },
-    publishing: { confirmTimeoutMs: env.PUBLISH_CONFIRM_TIMEOUT_MS, maxBodyBytes: env.MAX_BODY_BYTES },
-    redis: { commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS },
+    publishing: {
+      confirmTimeoutMs: env.PUBLISH_CONFIRM_TIMEOUT_MS,
+      maxBodyBytes: env.MAX_BODY_BYTES,
+      maxInFlight: env.PUBLISH_MAX_IN_FLIGHT,
+      maxInFlightBytes: env.PUBLISH_MAX_IN_FLIGHT_BYTES,
+      brokerMaxMessageBytes: env.RABBITMQ_MAX_MESSAGE_BYTES,
+    },
+    redis: {
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+      minReplicaAcks: env.REDIS_MIN_REPLICA_ACKS,
+      replicaAckTimeoutMs: env.REDIS_REPLICA_ACK_TIMEOUT_MS,
+    },
     outbox: {
       replayIntervalMs: env.OUTBOX_REPLAY_INTERVAL_MS,
       replayBatchSize: env.OUTBOX_REPLAY_BATCH_SIZE,
@@ -218,6 +254,7 @@ function toSettings(env: MessagingEnv): MessagingSettings {
       retryBaseDelayMs: env.CONSUMER_RETRY_BASE_DELAY_MS,
       retryMaxDelayMs: env.CONSUMER_RETRY_MAX_DELAY_MS,
       deliveryLimit: env.CONSUMER_DELIVERY_LIMIT,
+      brokerConsumerTimeoutMs: env.CONSUMER_TIMEOUT_MS,
     },
     idempotency: { ttlSeconds: env.IDEMPOTENCY_TTL_SECONDS, lockTtlMs: env.IDEMPOTENCY_LOCK_TTL_MS },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
