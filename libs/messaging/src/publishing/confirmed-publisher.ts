@@ -108,10 +108,16 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     if (notReady !== undefined) return this.refuse(this.blockedBy !== undefined ? 'blocked' : 'not-connected', message.id, notReady);
     const full = this.window.refusal(message.body.length);
     if (full !== undefined) return this.refuse('backpressure', message.id, full);
+    let properties: ReturnType<typeof publishProperties>;
+    try {
+      properties = publishProperties(message, occurredAtMs);
+    } catch (error) {
+      return this.refuse('unpublishable', message.id, (error as Error).message);
+    }
     const channel = this.channel as ConfirmChannel;
     const { publish, answer } = this.window.add(message.id, message.body.length);
     try {
-      channel.publish(this.settings.names.exchange, message.type, message.body, publishProperties(message, occurredAtMs), (err: unknown) =>
+      channel.publish(this.settings.names.exchange, message.type, message.body, properties, (err: unknown) =>
         this.window.settle(publish, this.outcome(err, publish, channel)),
       );
     } catch (error) {
