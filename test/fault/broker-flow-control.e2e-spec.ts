@@ -7,9 +7,17 @@
  * waiting for a confirm (no confirm timeouts counted after the block is known), the replay job sends
  * nothing, /health says why the broker is down, nothing is parked and no attempt is counted; once the
  * alarm clears, every 202 has its effect exactly once and duplicate deliveries stay under 3 %.
+ * And a link that stops moving bytes (a stall, through a FaultProxy): beyond PUBLISH_MAX_IN_FLIGHT a
+ * send fails at once (backpressure) to the outbox, so the producer's confirms in flight and their bytes
+ * stay bounded; every 202 has its effect exactly once.
+ *
+ * Checked against the code before the fix (E2E_DIST_DIR=<a build of that tree>): the alarm test fails
+ * (every POST waited out its confirm, 269 of 301 parked, 842 attempts counted, 874 duplicate
+ * deliveries for 351 messages), the stall test too (no backpressure: all 200 sends waited).
  */
 import { startApp, stopAll, type AppProcess } from '../support/app-process';
 import { getUrl, metricValue, postMessage } from '../support/http';
+import { FaultProxy } from '../support/fault-proxy';
 import { createOwnServersEnv, type OwnServersEnv } from '../support/own-env';
 import { OUTBOX_DUE, OUTBOX_PARKED } from '../support/outbox-keys';
 import { appEnv } from '../support/test-env';
@@ -35,7 +43,9 @@ const SAMPLES = {
   /** Sends that were written to the broker and ended without a confirm (the older code's measure too). */
   unconfirmed: 'messaging_publish_confirm_seconds_count{outcome="failed"}',
   blocked: 'messaging_publish_failures_total{kind="blocked"}',
+  backpressure: 'messaging_publish_failures_total{kind="backpressure"}',
   inFlight: 'messaging_publish_in_flight',
+  inFlightBytes: 'messaging_publish_in_flight_bytes',
   replaysPublished: 'messaging_replays_total{result="published"}',
   replaysFailed: 'messaging_replays_total{result="failed"}',
   replaysDeferred: 'messaging_replays_total{result="deferred"}',
@@ -139,4 +149,39 @@ describe('broker flow control (a memory alarm blocks the publishing connection)'
     expect(duplicates).toBeLessThanOrEqual(Math.floor(all.length * 0.03));
     expect(await brokerHealth()).toEqual({ status: 200, broker: 'up' });
   }, 240_000);
+  it('a broker that stops answering: beyond PUBLISH_MAX_IN_FLIGHT a send fails at once to the outbox; memory stays bounded; each once', async () => {
+    await producer.kill();
+    const proxy = await FaultProxy.start(env.rabbit.port);
+    try {
+      const maxInFlight = 20;
+      const stalledProducer = await startApp('producer', {
+        ...appEnv(env),
+        ...PRODUCER_SETTINGS,
+        RABBITMQ_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}/${env.vhost}`,
+        PUBLISH_CONFIRM_TIMEOUT_MS: '5000',
+        PUBLISH_MAX_IN_FLIGHT: String(maxInFlight),
+        OUTBOX_REPLAY_BATCH_SIZE: String(maxInFlight),
+      });
+      const start = await metrics(stalledProducer);
+      // No byte moves either way (as when a link drops packets), shorter than the heartbeat timeout.
+      proxy.stall();
+      const load = sendLoad({ count: 200, concurrency: 40, baseUrl: () => stalledProducer.url(''), type: 'flow.test' });
+      const answered = await load;
+      const stalled = await metrics(stalledProducer);
+      proxy.resume();
+
+      expect(answered.unexpected).toEqual([]);
+      expect(answered.refused).toBe(0);
+      // Only the first window waited for a confirm; every other send was refused at once.
+      expect(stalled.backpressure - start.backpressure).toBeGreaterThanOrEqual(200 - 2 * maxInFlight);
+      expect(stalled.inFlight).toBeLessThanOrEqual(maxInFlight);
+      expect(stalled.inFlightBytes).toBeLessThanOrEqual(maxInFlight * 1024);
+      expect(countStatuses(answered).pending).toBeGreaterThanOrEqual(200 - maxInFlight);
+      expect(await drainAndCount(env, answered.accepted.keys())).toEqual({ lost: [], duplicated: [] });
+      expect(await env.redis.zcard(OUTBOX_PARKED)).toBe(0);
+    } finally {
+      proxy.resume();
+      await proxy.stop();
+    }
+  }, 120_000);
 });
