@@ -91,7 +91,12 @@ describe('the Dockerfile and .dockerignore', () => {
       .flatMap((line) => line.trim().split(/\s+/).slice(1, -1));
     expect(copied.length).toBeGreaterThan(0);
     const matches = (pattern: string, path: string) =>
-      new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '(.*/)?').replace(/\*/g, '[^/]*')}$`).test(path);
+      new RegExp(
+        `^${pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*\*\//g, '(.*/)?')
+          .replace(/\*/g, '[^/]*')}$`,
+      ).test(path);
     expect(copied.filter((path) => ignored.some((pattern) => matches(pattern.replace(/\/$/, ''), path)))).toEqual([]);
   });
 });

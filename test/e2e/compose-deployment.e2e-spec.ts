@@ -63,7 +63,11 @@ beforeAll(async () => {
 
   for (const app of APPS) {
     const service = compose.services[app];
-    const mapped = hostEnvironment(compose, service, { broker: () => viaProxies.RABBITMQ_URL, redis: () => viaProxies.REDIS_URL, ports: portMapping });
+    const mapped = hostEnvironment(compose, service, {
+      broker: () => viaProxies.RABBITMQ_URL,
+      redis: () => viaProxies.REDIS_URL,
+      ports: portMapping,
+    });
     environments[app] = { ...image.env, ...mapped };
   }
   const started = await Promise.all(
@@ -77,14 +81,16 @@ beforeAll(async () => {
   try {
     await Promise.all(APPS.map((app) => waitForHealthcheck(app, true, 30_000)));
   } catch (error) {
-    throw new Error(`${(error as Error).message}\n${started.map((app) => `--- ${app.name} (${app.logFile}):\n${app.output().slice(-3000)}`).join('\n')}`);
+    throw new Error(
+      `${(error as Error).message}\n${started.map((app) => `--- ${app.name} (${app.logFile}):\n${app.output().slice(-3000)}`).join('\n')}`,
+    );
   }
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all(running.map((app) => app.kill()));
-  brokerProxy?.stop();
-  redisProxy?.stop();
+  await brokerProxy?.stop();
+  await redisProxy?.stop();
   await env?.cleanup();
 });
 
@@ -121,7 +127,7 @@ describe('the compose healthchecks', () => {
     await Promise.all(APPS.map((app) => waitForHealthcheck(app, true)));
   });
 
-  it("fail the consumer while Redis is stopped, not the producer (its broker still takes messages), and pass once it is back", async () => {
+  it('fail the consumer while Redis is stopped, not the producer (its broker still takes messages), and pass once it is back', async () => {
     redisProxy.refuse();
     await waitForHealthcheck('consumer', false);
     expect((await healthcheck('producer')).passed).toBe(true);

@@ -16,6 +16,7 @@ const target = systemTarget();
 const types = new RunTypes();
 /** The admin list route's own cap; a DLQ longer than this hides its tail from the listing. */
 const LIST_LIMIT = 1000;
+const POISON_BODY = 'this is not a message envelope';
 let stream: ProcessedStream;
 let broker: SystemBroker;
 const ownDeadLetters = new Set<string>();
@@ -43,7 +44,8 @@ afterAll(async () => {
 
 async function listed(id: string): Promise<ListedDeadLetter[]> {
   const answer = await call(target, 'GET', `${target.consumerUrl}/admin/dlq/messages?limit=${LIST_LIMIT}`);
-  if (answer.status !== 200 || !Array.isArray(answer.body)) throw new Error(`GET /admin/dlq/messages answered ${answer.status} ${answer.text}`);
+  if (answer.status !== 200 || !Array.isArray(answer.body))
+    throw new Error(`GET /admin/dlq/messages answered ${answer.status} ${answer.text}`);
   return (answer.body as ListedDeadLetter[]).filter((letter) => letter.messageId === id);
 }
 
@@ -60,21 +62,24 @@ function moveBack(id: string) {
 }
 
 describe('a poison message', () => {
-  it('lands in the DLQ with the reason in its headers, is moved back by id, and is dead-lettered again (never lost, never doubled)', async () => {
+  it('lands in the DLQ with the reason in its headers, is moved back by id alone, and is dead-lettered again (never lost, never doubled)', async () => {
     const type = types.type('poison');
-    const id = `${types.prefix}.poison-${randomUUID()}`;
-    ownDeadLetters.add(id);
+    const [id, bystander] = ['poison', 'bystander'].map((name) => `${types.prefix}.${name}-${randomUUID()}`);
+    ownDeadLetters.add(id).add(bystander);
     // Not an envelope: what a foreign or broken publisher puts on the exchange.
-    await broker.publishToExchange(type, Buffer.from('this is not a message envelope'), { messageId: id, type, contentType: 'text/plain' });
+    for (const messageId of [id, bystander]) {
+      await broker.publishToExchange(type, Buffer.from(POISON_BODY), { messageId, type, contentType: 'text/plain' });
+    }
 
     const first = await waitForListed(id);
     expect({ type: first.type, body: first.body, kind: first.failure['x-failure-kind'] }).toEqual({
       type,
-      body: 'this is not a message envelope',
+      body: POISON_BODY,
       kind: 'poison',
     });
     expect(first.failure['x-failure-reason']).toEqual(expect.stringMatching(/\S/));
     expect(first.failure['x-failed-at']).toEqual(expect.any(String));
+    const bystanderBefore = await waitForListed(bystander);
 
     const answer = await moveBack(id);
     expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: { moved: [id] } });
@@ -84,11 +89,14 @@ describe('a poison message', () => {
     expect(again.failure['x-failure-kind']).toBe('poison');
     await settle(target, stream, types);
     expect(await listed(id)).toHaveLength(1);
+    // The other dead letter was not moved: it is there once, as it was.
+    expect(await listed(bystander)).toEqual([bystanderBefore]);
     expect((await stream.entries()).filter((entry) => entry.type === type)).toEqual([]);
 
-    expect(await broker.removeDeadLetters([id])).toEqual([id]);
+    expect((await broker.removeDeadLetters([id, bystander])).sort()).toEqual([id, bystander].sort());
     ownDeadLetters.delete(id);
-    expect(await listed(id)).toEqual([]);
+    ownDeadLetters.delete(bystander);
+    expect([...(await listed(id)), ...(await listed(bystander))]).toEqual([]);
   });
 });
 

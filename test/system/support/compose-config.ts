@@ -71,10 +71,16 @@ export function composeConfig(env: NodeJS.ProcessEnv = process.env): ComposeFile
   return parseComposeConfig(text);
 }
 
+/** A YAML scalar as text; compose prints numbers and booleans unquoted where a string is meant. */
+function scalar(value: unknown, where: string): string {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  throw new Error(`compose config: ${where} is not a scalar: ${JSON.stringify(value)}`);
+}
+
 /** `10s`, `1m30s`, `500ms`, `1h` → milliseconds (compose's duration format). */
 export function durationMs(value: unknown, fallbackMs: number): number {
   if (value === undefined || value === null) return fallbackMs;
-  const text = String(value);
+  const text = scalar(value, 'a duration');
   const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, ns: 0.000001 };
   let total = 0;
   let rest = text;
@@ -114,7 +120,7 @@ function parseEnvironment(raw: unknown): Record<string, string> {
       })
     : Object.entries((raw ?? {}) as Record<string, unknown>);
   // A variable without a value is passed from the shell that runs compose only when set there.
-  for (const [name, value] of entries) if (value !== null && value !== undefined) environment[name] = String(value);
+  for (const [name, value] of entries) if (value !== null && value !== undefined) environment[name] = scalar(value, `environment ${name}`);
   return environment;
 }
 
@@ -150,11 +156,18 @@ export function parseComposeConfig(text: string): ComposeFile {
             ? { context: build, dockerfile: 'Dockerfile' }
             : { context: build.context ?? '.', dockerfile: build.dockerfile ?? 'Dockerfile' },
       // A string command is split on whitespace (no shell quoting is used in this project's file).
-      command: command === undefined || command === null ? undefined : Array.isArray(command) ? command.map(String) : String(command).split(/\s+/),
+      command:
+        command === undefined || command === null
+          ? undefined
+          : Array.isArray(command)
+            ? command.map((word) => scalar(word, `${name} command`))
+            : scalar(command, `${name} command`).split(/\s+/),
       environment: parseEnvironment(raw.environment),
       healthcheck: parseHealthcheck(raw.healthcheck),
       ports: ((raw.ports as unknown[] | undefined) ?? []).map(parsePort),
-      dependsOn: Array.isArray(raw.depends_on) ? raw.depends_on.map(String) : Object.keys((raw.depends_on ?? {}) as object),
+      dependsOn: Array.isArray(raw.depends_on)
+        ? raw.depends_on.map((dependency) => scalar(dependency, `${name} depends_on`))
+        : Object.keys(raw.depends_on ?? {}),
     };
   }
   return { services, text };

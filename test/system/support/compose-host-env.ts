@@ -28,7 +28,8 @@ export function hostEnvironment(compose: ComposeFile, service: ComposeService, m
     throw new Error(`${service.name}: ${variable} names the compose service ${parsed.hostname} by a URL this test cannot map: ${url}`);
   };
   for (const variable of Object.keys(mapping.ports)) {
-    if (service.environment[variable] === undefined) throw new Error(`${service.name}: compose sets no ${variable}, so its port cannot be mapped`);
+    if (service.environment[variable] === undefined)
+      throw new Error(`${service.name}: compose sets no ${variable}, so its port cannot be mapped`);
   }
   const environment: Record<string, string> = {};
   for (const [variable, value] of Object.entries(service.environment)) {

@@ -63,7 +63,8 @@ export class ProcessedStream {
   async close(): Promise<void> {
     try {
       const own = await this.entries();
-      for (let i = 0; i < own.length; i += PAGE) await this.redis.xdel(this.stream, ...own.slice(i, i + PAGE).map((entry) => entry.entryId));
+      for (let i = 0; i < own.length; i += PAGE)
+        await this.redis.xdel(this.stream, ...own.slice(i, i + PAGE).map((entry) => entry.entryId));
     } finally {
       await this.redis.quit().catch(() => this.redis.disconnect());
     }

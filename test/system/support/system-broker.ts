@@ -74,7 +74,9 @@ export class SystemBroker {
     try {
       await new Promise<void>((resolve, reject) =>
         channel.publish(exchange, routingKey, body, { persistent: true, mandatory: true, ...options }, (error: unknown) =>
-          error ? reject(new Error(`the broker refused the message: ${String(error)}`)) : resolve(),
+          error
+            ? reject(new Error(`the broker refused the message: ${error instanceof Error ? error.message : JSON.stringify(error)}`))
+            : resolve(),
         ),
       );
     } finally {

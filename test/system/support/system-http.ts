@@ -65,5 +65,12 @@ export async function sendAccepted(target: SystemTarget, type: string, payload: 
 /** The value of one Prometheus sample (e.g. `messaging_consumed_total{result="processed"}`); 0 when absent. */
 export function metricValue(metricsText: string, sample: string): number {
   const line = metricsText.split('\n').find((candidate) => candidate.startsWith(`${sample} `));
-  return line === undefined ? 0 : Number(line.slice(sample.length + 1).trim().split(/\s+/)[0]);
+  return line === undefined
+    ? 0
+    : Number(
+        line
+          .slice(sample.length + 1)
+          .trim()
+          .split(/\s+/)[0],
+      );
 }
