@@ -63,6 +63,10 @@ describe('docker-compose.yml', () => {
     expect(image.instructions).toContain('COPY --from=build /app/dist ./dist');
   });
 
+  it.each(APPS)('gives the %s more time to stop than its SHUTDOWN_TIMEOUT_MS drain, so a stop is not a SIGKILL', (app) => {
+    expect(compose.services[app].stopGracePeriodMs).toBeGreaterThan(settingsOf(app).shutdownTimeoutMs);
+  });
+
   it('starts the apps only once the broker and Redis are healthy, and gives every service a healthcheck', () => {
     for (const app of APPS) expect(compose.services[app].dependsOn.sort()).toEqual(['rabbitmq', 'redis']);
     const unchecked = Object.values(compose.services).filter((service) => service.healthcheck === undefined);

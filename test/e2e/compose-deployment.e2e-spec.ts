@@ -53,7 +53,8 @@ function waitForHealthcheck(app: App, passed: boolean, timeoutMs = 20_000) {
 
 beforeAll(async () => {
   compose = composeConfig({ ...process.env, API_KEYS: API_KEY });
-  const image = finalStage(resolve(REPO_ROOT, compose.services.producer.build?.dockerfile ?? 'Dockerfile'));
+  const build = compose.services.producer.build ?? { context: REPO_ROOT, dockerfile: 'Dockerfile' };
+  const image = finalStage(resolve(REPO_ROOT, build.context, build.dockerfile));
   env = await createTestEnv('compose-deployment');
   brokerProxy = await FaultProxy.start(env.amqpPort, env.amqpHost);
   redisProxy = await FaultProxy.start(env.redisPort, env.redisHost);

@@ -33,6 +33,8 @@ export interface ComposeService {
   healthcheck?: ComposeHealthcheck;
   ports: ComposePort[];
   dependsOn: string[];
+  /** How long compose waits after SIGTERM before it SIGKILLs (compose's default: 10 s). */
+  stopGracePeriodMs: number;
 }
 
 export interface ComposeFile {
@@ -164,6 +166,7 @@ export function parseComposeConfig(text: string): ComposeFile {
             : scalar(command, `${name} command`).split(/\s+/),
       environment: parseEnvironment(raw.environment),
       healthcheck: parseHealthcheck(raw.healthcheck),
+      stopGracePeriodMs: durationMs(raw.stop_grace_period, 10_000),
       ports: ((raw.ports as unknown[] | undefined) ?? []).map(parsePort),
       dependsOn: Array.isArray(raw.depends_on)
         ? raw.depends_on.map((dependency) => scalar(dependency, `${name} depends_on`))

@@ -27,8 +27,9 @@ export async function call(
   try {
     response = await fetch(url, { method, headers, body: options.body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new Error(`${method} ${url} failed (${cause}): is the system running there? (PRODUCER_URL / CONSUMER_URL)`);
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+    throw new Error(`${method} ${url} failed (${reason}): is the system running there? (PRODUCER_URL / CONSUMER_URL)`);
   }
   const text = await response.text();
   let body: unknown = text.length > 0 ? text : undefined;
