@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { killAtExit, killHard, readNumber, serverDirectory, serverPort } from './own-servers';
@@ -30,13 +30,17 @@ export interface OwnRedisOptions {
   label: string;
   /** Extra redis-server arguments, e.g. ['--maxmemory-policy', 'noeviction'] or ['--sentinel']. */
   args?: string[];
-  /** A config file's content to start from (written to the directory; needed by --sentinel). */
+  /** A config file's content to start from (written to the directory; Sentinel rewrites it). */
   configFile?: string;
+  /** Run as a Sentinel (`redis-server <config> --sentinel`): no data settings are passed. */
+  sentinel?: boolean;
+  /** Use this port instead of a free one (a restarted server keeps its port anyway). */
+  port?: number;
 }
 
 export async function startOwnRedis(options: OwnRedisOptions): Promise<OwnRedis> {
   const dir = serverDirectory('redis', options.label);
-  const port = await serverPort();
+  const port = options.port ?? (await serverPort());
   const pidFile = join(dir, 'server.pid');
   const clients: Redis[] = [];
   let removeExitKill: (() => void) | undefined;
@@ -44,29 +48,12 @@ export async function startOwnRedis(options: OwnRedisOptions): Promise<OwnRedis>
 
   const boot = async () => {
     const configArgs: string[] = [];
-    if (options.configFile !== undefined) {
-      const file = join(dir, 'redis.conf');
-      writeFileSync(file, options.configFile);
-      configArgs.push(file);
-    }
-    const args = [
-      ...configArgs,
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--pidfile',
-      pidFile,
-      '--logfile',
-      join(dir, 'redis.log'),
-      ...(options.args ?? []),
-    ];
+    const file = join(dir, 'redis.conf');
+    if (options.configFile !== undefined && !existsSync(file)) writeFileSync(file, options.configFile);
+    if (options.configFile !== undefined) configArgs.push(file);
+    const common = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--pidfile', pidFile, '--logfile', join(dir, 'redis.log')];
+    const data = options.sentinel ? ['--sentinel'] : ['--save', '', '--appendonly', 'no'];
+    const args = [...configArgs, ...common, ...data, ...(options.args ?? [])];
     const child = spawn('redis-server', args, { stdio: 'ignore', detached: true });
     child.unref();
     const pid = child.pid;
