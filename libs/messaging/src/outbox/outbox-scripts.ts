@@ -12,10 +12,15 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
 
 /**
  * Writes a record once, due ARGV[6] ms from now (0: at once): a second write of the same id keeps the
- * first (and its counts). ARGV[1..5]: id, body, type, correlation id, last error.
+ * first (and its counts). ARGV[1..5]: id, body, type, correlation id, last error. The second write
+ * still writes a little (a count of stores), so that a WAIT after it covers the first one, which may
+ * have come from another producer whose WAIT fell short.
  */
 export const STORE = `${SERVER_NOW}
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'stores', 1)
+  return 0
+end
 redis.call('HSET', KEYS[1], 'body', ARGV[2], 'type', ARGV[3], 'correlationId', ARGV[4],
   'storedAt', now, 'attempts', 0, 'deferrals', 0, 'lastError', ARGV[5])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])

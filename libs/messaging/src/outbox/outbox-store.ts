@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import type { WireMessage } from '../envelope';
+import type { ReplicaAcks } from '../redis/replica-acks';
 import { CLAIM, CLAIMED_FIELDS, FAIL, REMOVE, STORE } from './outbox-scripts';
 
 /** A message waiting in the outbox, as a replayer claims it. */
@@ -76,7 +77,12 @@ export class OutboxStore {
   private readonly dueKey: string;
   private readonly parkedKey: string;
 
-  constructor(redis: Redis, keyPrefix: string) {
+  /** `replicaAcks`: the WAIT a stored record must pass before store() resolves (REDIS_MIN_REPLICA_ACKS). */
+  constructor(
+    redis: Redis,
+    keyPrefix: string,
+    private readonly replicaAcks?: ReplicaAcks,
+  ) {
     const base = `${keyPrefix}:{outbox}`;
     this.recordPrefix = `${base}:record:`;
     this.dueKey = `${base}:due`;
@@ -91,7 +97,9 @@ export class OutboxStore {
 
   /**
    * Durably records a message for replay, due at once (or `delayMs` later, by the Redis server's clock);
-   * idempotent by message id. Rejects if Redis cannot take it.
+   * idempotent by message id. Rejects if Redis cannot take it, or if fewer replicas than
+   * REDIS_MIN_REPLICA_ACKS acknowledged it (ReplicaAckShortfallError): then it is not durable enough
+   * to answer 202 for.
    */
   async store(message: WireMessage, reason: string, delayMs = 0): Promise<void> {
     await this.redis.outboxStore(
@@ -104,6 +112,7 @@ export class OutboxStore {
       reason,
       Math.max(0, Math.round(delayMs)),
     );
+    await this.replicaAcks?.confirm();
   }
 
   /** Atomically leases up to `limit` due messages for `leaseMs`. */
