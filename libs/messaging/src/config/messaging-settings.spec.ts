@@ -36,6 +36,7 @@ const NUMERIC: [string, number, number][] = [
   ['REDIS_REPLICA_ACK_TIMEOUT_MS', 10, 60_000],
   ['CONSUMER_TIMEOUT_MS', 5000, 7 * 86_400_000],
   ['MAX_BODY_BYTES', 1024, 16 * 1024 * 1024],
+  ['MAX_PAYLOAD_DEPTH', 1, 1000],
   ['OUTBOX_REPLAY_INTERVAL_MS', 50, 3_600_000],
   ['OUTBOX_REPLAY_BATCH_SIZE', 1, 10_000],
   ['OUTBOX_LEASE_MS', 1000, 3_600_000],
@@ -85,6 +86,7 @@ describe('loadMessagingSettings', () => {
         maxInFlight: 1000,
         maxInFlightBytes: 64 * 1024 * 1024,
         brokerMaxMessageBytes: 16 * 1024 * 1024,
+        maxPayloadDepth: 64,
       },
       redis: { commandTimeoutMs: 1000, minReplicaAcks: 0, replicaAckTimeoutMs: 1000 },
       outbox: {
@@ -143,6 +145,7 @@ describe('loadMessagingSettings', () => {
       PUBLISH_CONFIRM_TIMEOUT_MS: '100',
       REDIS_COMMAND_TIMEOUT_MS: '200',
       MAX_BODY_BYTES: '2048',
+      MAX_PAYLOAD_DEPTH: '10',
       OUTBOX_REPLAY_INTERVAL_MS: '300',
       OUTBOX_REPLAY_BATCH_SIZE: '10',
       OUTBOX_LEASE_MS: '5000',
@@ -181,6 +184,7 @@ describe('loadMessagingSettings', () => {
         maxInFlight: 1000,
         maxInFlightBytes: 64 * 1024 * 1024,
         brokerMaxMessageBytes: 16 * 1024 * 1024,
+        maxPayloadDepth: 10,
       },
       redis: { commandTimeoutMs: 200, minReplicaAcks: 0, replicaAckTimeoutMs: 1000 },
       outbox: {

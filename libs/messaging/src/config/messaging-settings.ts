@@ -85,6 +85,13 @@ export const messagingEnvSchema = z.object({
   REDIS_REPLICA_ACK_TIMEOUT_MS: int(1000, 10, 60_000),
   /** Largest accepted HTTP body. */
   MAX_BODY_BYTES: int(262_144, 1024, 16 * 1024 * 1024),
+  /**
+   * Deepest nesting of objects and arrays a payload may have (the payload object itself is level 1).
+   * Deeper payloads are refused before anything is published (400 on POST /messages). The ceiling
+   * keeps JSON encoding, and the consumer's handlers, far from the JavaScript stack limit (~4,000
+   * levels inside a request).
+   */
+  MAX_PAYLOAD_DEPTH: int(64, 1, 1000),
 
   OUTBOX_REPLAY_INTERVAL_MS: int(1000, 50, 3_600_000),
   OUTBOX_REPLAY_BATCH_SIZE: int(500, 1, 10_000),
@@ -157,6 +164,7 @@ export interface MessagingSettings {
     maxInFlight: number;
     maxInFlightBytes: number;
     brokerMaxMessageBytes: number;
+    maxPayloadDepth: number;
   };
   redis: { commandTimeoutMs: number; minReplicaAcks: number; replicaAckTimeoutMs: number };
   outbox: {
@@ -233,6 +241,7 @@ function toSettings(env: MessagingEnv): MessagingSettings {
       maxInFlight: env.PUBLISH_MAX_IN_FLIGHT,
       maxInFlightBytes: env.PUBLISH_MAX_IN_FLIGHT_BYTES,
       brokerMaxMessageBytes: env.RABBITMQ_MAX_MESSAGE_BYTES,
+      maxPayloadDepth: env.MAX_PAYLOAD_DEPTH,
     },
     redis: {
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
