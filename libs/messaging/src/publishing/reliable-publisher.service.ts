@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { logsInfo, type MessagingSettings } from '../config';
-import { toWireMessage, type MessageEnvelope, type WireMessage } from '../envelope';
+import { toWireMessage, type MessageEnvelope, type WireLimits, type WireMessage } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { OutboxStore } from '../outbox';
@@ -32,6 +32,8 @@ export class ReliablePublisher {
   private readonly logger = new Logger(ReliablePublisher.name);
   /** The per-message 'message published' line is an info line: at LOG_LEVEL=warn its fields are not gathered. */
   private readonly infoEnabled: boolean;
+  /** MAX_PAYLOAD_DEPTH and the size the broker and the confirm window take: checked before a channel is touched. */
+  private readonly wireLimits: WireLimits;
 
   constructor(
     private readonly broker: ConfirmedPublisher,
@@ -40,10 +42,12 @@ export class ReliablePublisher {
     @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
   ) {
     this.infoEnabled = logsInfo(settings);
+    this.wireLimits = settings.publishing;
   }
 
-  publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
-    return this.publishWire(toWireMessage(envelope, options.correlationId), Date.parse(envelope.occurredAt));
+  /** Rejects with InvalidMessageError, nothing sent or stored, for a message that cannot be sent as it is. */
+  async publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
+    return this.publishWire(toWireMessage(envelope, options.correlationId, this.wireLimits), Date.parse(envelope.occurredAt));
   }
 
   async publishWire(message: WireMessage, occurredAtMs?: number): Promise<PublishStatus> {
