@@ -4,6 +4,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { Logger } from 'nestjs-pino';
 import { describeSettings, type MessagingSettings } from '../config';
 import { securityHeaders } from '../security';
+import { useStrictJsonBodies } from './json-body-parser';
 
 /**
  * Creates a Fastify-based Nest app with pino logs and shutdown hooks, logs the effective settings
@@ -30,6 +31,7 @@ export async function startHttpApp(
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
+  useStrictJsonBodies(app, settings.publishing.maxBodyBytes);
   // Security headers (helmet's, computed once: see security-headers.ts); the CSP is left to the docs page's own needs.
   const headers = securityHeaders({ contentSecurityPolicy: false });
   app
