@@ -197,8 +197,9 @@ describe('settings that contradict each other', () => {
 });
 
 /**
- * The environments the suites under test/ and bench/ start the apps with (copied from them: each
- * suite's base merged with its per-test extras), so a new rule cannot refuse one unnoticed.
+ * The environments the suites under test/ and bench/ and the compose files start the apps with
+ * (copied from them: each suite's base merged with its per-test extras), so a new rule cannot refuse
+ * one unnoticed.
  */
 const SUITE_ENVIRONMENTS: [string, NodeJS.ProcessEnv][] = [
   [
@@ -250,6 +251,7 @@ const SUITE_ENVIRONMENTS: [string, NodeJS.ProcessEnv][] = [
     },
   ],
   ['bench: consumer', { CONSUMER_PREFETCH: '50' }],
+  ['docker-compose.ha.yml', { REDIS_MIN_REPLICA_ACKS: '1', REDIS_REPLICA_ACK_TIMEOUT_MS: '1000' }],
   ['bench: drain', { OUTBOX_REPLAY_INTERVAL_MS: '100' }],
 ];
 
