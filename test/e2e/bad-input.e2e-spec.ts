@@ -209,7 +209,8 @@ describe('bad input', () => {
       ['both ids and all', '{"ids":["a"],"all":true}', 'application/json', 400, `give "ids" or "all", not both: ${SHAPE}`],
       ['an array', '["a"]', 'application/json', 400, SHAPE],
       ['invalid JSON', '{"ids":', 'application/json', 400, /^the body is not valid JSON: /],
-      ['text/plain', 'all', 'text/plain', 415, 'Content-Type must be application/json'],
+      ['text/plain', '{"all":true}', 'text/plain', 400, SHAPE],
+      ['a form', 'all=true', 'application/x-www-form-urlencoded', 415, 'Content-Type must be application/json'],
     ];
 
     it.each(MALFORMED)('POST /admin/dlq/move-back with %s: refused, nothing moved', async (_, body, contentType, status, message) => {
