@@ -161,6 +161,25 @@ describe('bad input', () => {
     }
   });
 
+  it.each([
+    [
+      { OUTBOX_LEASE_MS: '2000', PUBLISH_CONFIRM_TIMEOUT_MS: '2000' },
+      'OUTBOX_LEASE_MS',
+      ['PUBLISH_CONFIRM_TIMEOUT_MS', 'REDIS_COMMAND_TIMEOUT_MS'],
+    ],
+    [{ MAX_BODY_BYTES: '16777216' }, 'MAX_BODY_BYTES', ['RABBITMQ_MAX_MESSAGE_BYTES']],
+  ])(
+    'settings that contradict each other (%j): the producer exits with code 1 and one line naming them',
+    async (settings, variable, others) => {
+      const app = await startApp('producer', { ...appEnv(env), ...settings }, { waitForHealth: false });
+      expect(await app.exited).toBe(1);
+      const lines = app.output().trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^Invalid configuration: ${variable} \\(`));
+      for (const other of others) expect(lines[0]).toContain(other);
+    },
+  );
+
   describe('admin routes', () => {
     /** Dead letters put straight into the DLQ: valid envelopes, so the consumer processes what is moved back. */
     async function deadLetters(ids: string[]): Promise<void> {
