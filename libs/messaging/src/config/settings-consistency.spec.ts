@@ -55,7 +55,7 @@ describe('settings that contradict each other', () => {
     });
   });
 
-  describe('OUTBOX_LEASE_MS ≥ PUBLISH_CONFIRM_TIMEOUT_MS + 2 × REDIS_COMMAND_TIMEOUT_MS', () => {
+  describe('OUTBOX_LEASE_MS ≥ PUBLISH_CONFIRM_TIMEOUT_MS + 2 * REDIS_COMMAND_TIMEOUT_MS', () => {
     const timeouts = { PUBLISH_CONFIRM_TIMEOUT_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '1000' };
 
     it('refuses a lease that can run out while its batch still waits for confirms', () => {
@@ -63,7 +63,7 @@ describe('settings that contradict each other', () => {
         'PUBLISH_CONFIRM_TIMEOUT_MS',
         'REDIS_COMMAND_TIMEOUT_MS',
       ]);
-      expect(message).toContain('(2000 + 2 × 1000 = 4000)');
+      expect(message).toContain('(2000 + 2 * 1000 = 4000)');
       expect(message).toContain('duplicates');
     });
 
@@ -73,12 +73,12 @@ describe('settings that contradict each other', () => {
     });
   });
 
-  describe('IDEMPOTENCY_LOCK_TTL_MS ≥ 3 × REDIS_COMMAND_TIMEOUT_MS', () => {
+  describe('IDEMPOTENCY_LOCK_TTL_MS ≥ 3 * REDIS_COMMAND_TIMEOUT_MS', () => {
     it('refuses a lock that one timed-out renewal can lose', () => {
       const message = expectRefused({ REDIS_COMMAND_TIMEOUT_MS: '1000', IDEMPOTENCY_LOCK_TTL_MS: '2999' }, 'IDEMPOTENCY_LOCK_TTL_MS', [
         'REDIS_COMMAND_TIMEOUT_MS',
       ]);
-      expect(message).toContain('(3 × 1000 = 3000)');
+      expect(message).toContain('(3 * 1000 = 3000)');
     });
 
     it('accepts exactly three command timeouts', () => {
@@ -101,12 +101,12 @@ describe('settings that contradict each other', () => {
     });
   });
 
-  describe(`MAX_BODY_BYTES ≤ RABBITMQ_MAX_MESSAGE_BYTES − ${ENVELOPE_OVERHEAD_BYTES}`, () => {
+  describe(`MAX_BODY_BYTES ≤ RABBITMQ_MAX_MESSAGE_BYTES - ${ENVELOPE_OVERHEAD_BYTES}`, () => {
     it('refuses a body limit that leaves no room for the envelope under the broker limit', () => {
       const message = expectRefused({ RABBITMQ_MAX_MESSAGE_BYTES: String(MIB), MAX_BODY_BYTES: String(MIB) }, 'MAX_BODY_BYTES', [
         'RABBITMQ_MAX_MESSAGE_BYTES',
       ]);
-      expect(message).toContain(`(${MIB} − 1024 = ${MIB - 1024})`);
+      expect(message).toContain(`(${MIB} - 1024 = ${MIB - 1024})`);
       expect(refusal({ MAX_BODY_BYTES: String(16 * MIB) }).variable).toBe('MAX_BODY_BYTES');
     });
 

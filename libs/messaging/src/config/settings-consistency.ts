@@ -23,7 +23,7 @@ interface ConsistencyRule {
  * The longest two copies of one message can arrive apart: a copy replayed from the outbox as late as
  * its age limit allows (OUTBOX_MAX_AGE_MS, plus one backoff: the age is checked when a replay fails),
  * plus the retry delays a copy spends in the delay queues (one per failed attempt before the DLQ,
- * the delays of topology.ts: base × 2^(n−1), capped).
+ * the delays of topology.ts: base * 2^(n−1), capped).
  */
 export function longestDuplicateGapMs(settings: MessagingSettings): number {
   const { maxAttempts, retryBaseDelayMs, retryMaxDelayMs } = settings.consumer;
@@ -54,8 +54,8 @@ export const CONSISTENCY_RULES: readonly ConsistencyRule[] = [
     violation: ({ outbox: { leaseMs }, publishing: { confirmTimeoutMs }, redis: { commandTimeoutMs } }) => {
       const needed = confirmTimeoutMs + 2 * commandTimeoutMs;
       return leaseMs < needed
-        ? `(${leaseMs}) must be at least PUBLISH_CONFIRM_TIMEOUT_MS + 2 × REDIS_COMMAND_TIMEOUT_MS ` +
-            `(${confirmTimeoutMs} + 2 × ${commandTimeoutMs} = ${needed}): a replayer holds its lease through the claim's answer, ` +
+        ? `(${leaseMs}) must be at least PUBLISH_CONFIRM_TIMEOUT_MS + 2 * REDIS_COMMAND_TIMEOUT_MS ` +
+            `(${confirmTimeoutMs} + 2 * ${commandTimeoutMs} = ${needed}): a replayer holds its lease through the claim's answer, ` +
             `the batch's confirm wait and the removal, and a lease that runs out sooner lets another replayer send messages still in flight (duplicates)`
         : undefined;
     },
@@ -66,7 +66,7 @@ export const CONSISTENCY_RULES: readonly ConsistencyRule[] = [
     violation: ({ idempotency: { lockTtlMs }, redis: { commandTimeoutMs } }) => {
       const needed = LOCK_RENEWALS_PER_TTL * commandTimeoutMs;
       return lockTtlMs < needed
-        ? `(${lockTtlMs}) must be at least 3 × REDIS_COMMAND_TIMEOUT_MS (3 × ${commandTimeoutMs} = ${needed}): the lock is renewed ` +
+        ? `(${lockTtlMs}) must be at least 3 * REDIS_COMMAND_TIMEOUT_MS (3 * ${commandTimeoutMs} = ${needed}): the lock is renewed ` +
             `every third of its TTL, and after a renewal that timed out the next one must still land before the lock runs out`
         : undefined;
     },
@@ -86,7 +86,7 @@ export const CONSISTENCY_RULES: readonly ConsistencyRule[] = [
     violation: ({ publishing: { maxBodyBytes, brokerMaxMessageBytes } }) => {
       const allowed = brokerMaxMessageBytes - ENVELOPE_OVERHEAD_BYTES;
       return maxBodyBytes > allowed
-        ? `(${maxBodyBytes}) must be at most RABBITMQ_MAX_MESSAGE_BYTES − ${ENVELOPE_OVERHEAD_BYTES} (${brokerMaxMessageBytes} − ` +
+        ? `(${maxBodyBytes}) must be at most RABBITMQ_MAX_MESSAGE_BYTES - ${ENVELOPE_OVERHEAD_BYTES} (${brokerMaxMessageBytes} - ` +
             `${ENVELOPE_OVERHEAD_BYTES} = ${allowed}): the broker refuses a message over its max_message_size, and the envelope adds to the body`
         : undefined;
     },
