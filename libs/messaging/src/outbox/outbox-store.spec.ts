@@ -291,6 +291,7 @@ describe('OutboxStore.counts and list', () => {
 
 describe('OutboxStore.unpark', () => {
   const once = { maxAttempts: 1, maxAgeMs: 60_000 };
+  const record = (id: string) => redis.hmget(`test:{outbox}:record:${id}`, 'attempts', 'storedAt');
 
   beforeEach(async () => {
     for (const id of ['a', 'b', 'c']) await store.store(message(id), 'x');
@@ -300,33 +301,49 @@ describe('OutboxStore.unpark', () => {
     );
   });
 
-  it('moves the given ids back in line with attempts reset, due at once', async () => {
-    expect(await store.unpark(['b', 'missing'], T0 + 100)).toBe(1);
+  /** The Redis server's clock, in ms, as the scripts read it. */
+  async function serverNow(): Promise<number> {
+    const [seconds, micros] = await redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  it('moves the given ids back in line with attempts and age reset, due at once on the Redis clock', async () => {
+    const before = await serverNow();
+    expect(await store.unpark({ ids: ['b', 'missing'] })).toBe(1);
+    const after = await serverNow();
     expect(await store.counts()).toEqual({ pending: 1, parked: 2 });
-    const entries = await store.claimDue(10, LEASE);
-    expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ id: 'b', attempts: 0, storedAt: T0 + 100 });
+    const due = Number(await redis.zscore('test:{outbox}:due', 'b'));
+    expect(due).toBeGreaterThanOrEqual(before);
+    expect(due).toBeLessThanOrEqual(after);
+    const [attempts, storedAt] = await record('b');
+    expect(attempts).toBe('0');
+    expect(Number(storedAt)).toBe(due);
+    expect(await redis.zscore('test:{outbox}:parked', 'b')).toBeNull();
   });
 
-  it('gives an unparked message a fresh attempt budget', async () => {
-    await store.unpark(['b'], T0 + 100);
-    expect(
-      await store.recordFailures([{ id: 'b', delayMs: 0, counts: true, error: 'e' }], { maxAttempts: 2, maxAgeMs: HOUR * 24 * 365 * 100 }),
-    ).toBe(0);
-    expect(await store.counts()).toEqual({ pending: 1, parked: 2 });
-  });
-
-  it('moves all parked messages back without ids', async () => {
-    expect(await store.unpark(undefined, T0 + 100)).toBe(3);
+  it('moves every parked message back only for { all: true }', async () => {
+    expect(await store.unpark({ all: true })).toBe(3);
     expect(await store.counts()).toEqual({ pending: 3, parked: 0 });
-    const entries = await store.claimDue(10, LEASE);
-    expect(entries.map((e) => e.id).sort()).toEqual(['a', 'b', 'c']);
-    expect(entries.every((e) => e.attempts === 0)).toBe(true);
+    for (const id of ['a', 'b', 'c']) expect((await record(id))[0]).toBe('0');
+  });
+
+  it('moves nothing for an empty list (never "all")', async () => {
+    expect(await store.unpark({ ids: [] })).toBe(0);
+    expect(await store.counts()).toEqual({ pending: 0, parked: 3 });
+  });
+
+  it('gives an unparked message a fresh attempt budget and no deferrals', async () => {
+    await redis.hset('test:{outbox}:record:b', 'deferrals', 7);
+    await store.unpark({ ids: ['b'] });
+    expect((await redis.hget('test:{outbox}:record:b', 'deferrals')) ?? '0').toBe('0');
+    expect(await store.recordFailures([{ id: 'b', delayMs: 0, counts: true, error: 'e' }], { maxAttempts: 2, maxAgeMs: 60_000 })).toBe(0);
+    expect(await store.counts()).toEqual({ pending: 1, parked: 2 });
   });
 
   it('does nothing for ids that are not parked', async () => {
-    await store.unpark(undefined, T0 + 100);
-    expect(await store.unpark(['a'], T0 + 200)).toBe(0);
-    expect(await store.unpark([], T0 + 200)).toBe(0);
+    await store.unpark({ all: true });
+    expect(await store.unpark({ ids: ['a'] })).toBe(0);
+    expect(await store.unpark({ all: true })).toBe(0);
+    expect(await store.counts()).toEqual({ pending: 3, parked: 0 });
   });
 });

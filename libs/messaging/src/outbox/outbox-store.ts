@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import type { WireMessage } from '../envelope';
+import type { MessageSelection, WireMessage } from '../envelope';
 import type { ReplicaAcks } from '../redis/replica-acks';
 import { CLAIM, CLAIMED_FIELDS, FAIL, REMOVE, STORE } from './outbox-scripts';
 
@@ -43,19 +43,24 @@ export interface OutboxCounts {
  * Every time in these keys is the Redis server's clock (see outbox-scripts.ts).
  */
 
-/** Moves parked records back to due with a fresh attempt budget. ARGV[3..]: ids, or none for all. */
+/**
+ * Moves parked records back to due with a fresh attempt budget and age, at the Redis server's time
+ * (no producer's clock). ARGV[2] is 'all' (every parked record) or 'ids' (ARGV[3..]).
+ */
 const UNPARK = `
-local prefix, now = ARGV[1], ARGV[2]
+local prefix, mode = ARGV[1], ARGV[2]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ids = {}
-if #ARGV > 2 then
-  for i = 3, #ARGV do table.insert(ids, ARGV[i]) end
-else
+if mode == 'all' then
   ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+else
+  for i = 3, #ARGV do table.insert(ids, ARGV[i]) end
 end
 local moved = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', KEYS[2], id) == 1 then
-    redis.call('HSET', prefix .. id, 'attempts', 0, 'storedAt', now)
+    redis.call('HSET', prefix .. id, 'attempts', 0, 'deferrals', 0, 'storedAt', now)
     redis.call('ZADD', KEYS[1], now, id)
     moved = moved + 1
   end
@@ -138,9 +143,15 @@ export class OutboxStore {
     return this.redis.outboxFail(this.dueKey, this.parkedKey, this.recordPrefix, limits.maxAttempts, limits.maxAgeMs, ...args);
   }
 
-  /** Puts parked messages (the given ids, or all) back in line for replay. */
-  async unpark(ids: string[] = [], now = Date.now()): Promise<number> {
-    return this.redis.outboxUnpark(this.dueKey, this.parkedKey, this.recordPrefix, now, ...ids);
+  /**
+   * Puts parked messages back in line for replay, due at once with a fresh attempt budget: those with
+   * the given ids, or every one only for `{ all: true }`. Returns how many moved; an empty list is a
+   * no-op.
+   */
+  async unpark(selection: MessageSelection): Promise<number> {
+    if ('all' in selection) return this.redis.outboxUnpark(this.dueKey, this.parkedKey, this.recordPrefix, 'all');
+    if (selection.ids.length === 0) return 0;
+    return this.redis.outboxUnpark(this.dueKey, this.parkedKey, this.recordPrefix, 'ids', ...selection.ids);
   }
 
   async counts(): Promise<OutboxCounts> {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { logsInfo, type MessagingSettings } from '../config';
-import { toWireMessage, type MessageEnvelope, type WireMessage } from '../envelope';
+import { toWireMessage, type MessageEnvelope, type WireLimits, type WireMessage } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { OutboxStore } from '../outbox';
@@ -38,6 +38,8 @@ export class ReliablePublisher {
   /** The per-message 'message published' line is an info line: at LOG_LEVEL=warn its fields are not gathered. */
   private readonly infoEnabled: boolean;
   private readonly lateConfirmed: string[] = [];
+  /** MAX_PAYLOAD_DEPTH and the size the broker and the confirm window take: checked before a channel is touched. */
+  private readonly wireLimits: WireLimits;
 
   constructor(
     private readonly broker: ConfirmedPublisher,
@@ -47,10 +49,12 @@ export class ReliablePublisher {
   ) {
     this.infoEnabled = logsInfo(settings);
     broker.onLateConfirm((messageId) => this.forgetConfirmed(messageId));
+    this.wireLimits = settings.publishing;
   }
 
-  publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
-    return this.publishWire(toWireMessage(envelope, options.correlationId), Date.parse(envelope.occurredAt));
+  /** Rejects with InvalidMessageError, nothing sent or stored, for a message that cannot be sent as it is. */
+  async publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
+    return this.publishWire(toWireMessage(envelope, options.correlationId, this.wireLimits), Date.parse(envelope.occurredAt));
   }
 
   /**
