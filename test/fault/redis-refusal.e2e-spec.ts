@@ -15,7 +15,7 @@ import { metricValue } from '../support/http';
 import { assertExactlyOnce, processedCounts } from '../support/processed';
 import { appEnv, createTestEnv, type TestEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
-import { startOwnRedis, type OwnRedis } from './own-redis-stand-in';
+import { startOwnRedis, type OwnRedis } from '../support/own-redis';
 import { refusal, refusedCount, type RefusalCode } from './redis-refusals';
 
 const MESSAGES = 300;
@@ -45,7 +45,7 @@ describe('consumer while Redis refuses writes (every message once, nothing retri
 
   /** Ids of the consumer's Redis connections (CLIENT LIST, name "messaging"). */
   const consumerConnections = async () =>
-    ((await admin.client('LIST', 'TYPE', 'normal')) as string)
+    ((await admin.call('CLIENT', 'LIST', 'TYPE', 'normal')) as string)
       .split('\n')
       .filter((line) => / name=messaging /.test(line))
       .map((line) => /^id=(\d+)/.exec(line)![1]);
@@ -82,52 +82,55 @@ describe('consumer while Redis refuses writes (every message once, nothing retri
     await env?.cleanup();
   });
 
-  it.each(['OOM', 'MISCONF', 'NOREPLICAS', 'READONLY'] as RefusalCode[])('%s: held and handed back while refused, then each message once', async (code) => {
-    const before = {
-      retried: await consumed('retried'),
-      deadLettered: await consumed('dead_lettered'),
-      handedBack: await metric('messaging_guard_handed_back_total{reason="hold_bound"}'),
-    };
-    const connectionsBefore = await consumerConnections();
-    const fault = refusal(code, admin, server, newPrimary);
-    await fault.start();
-    let ids: string[];
-    let failuresSeen: number;
-    try {
-      const refusedBefore = await refusedCount(admin, code);
-      const streamBefore = await admin.xlen(STREAM);
-      const started = Date.now();
-      ids = await publish(MESSAGES);
-      await waitFor(async () => (await refusedCount(admin, code)) >= refusedBefore + 100 && Date.now() - started >= REFUSAL_MS, {
-        timeoutMs: REFUSAL_MS + 10_000,
-        description: `Redis to refuse the consumer's writes with ${code} for ${REFUSAL_MS} ms`,
-      });
-      expect(await admin.xlen(STREAM)).toBe(streamBefore);
-      failuresSeen = await metric(`messaging_guard_redis_failures_total{kind="${code}"}`);
-    } finally {
-      await fault.lift();
-    }
+  it.each(['OOM', 'MISCONF', 'NOREPLICAS', 'READONLY'] as RefusalCode[])(
+    '%s: held and handed back while refused, then each message once',
+    async (code) => {
+      const before = {
+        retried: await consumed('retried'),
+        deadLettered: await consumed('dead_lettered'),
+        handedBack: await metric('messaging_guard_handed_back_total{reason="hold_bound"}'),
+      };
+      const connectionsBefore = await consumerConnections();
+      const fault = refusal(code, admin, server, newPrimary);
+      await fault.start();
+      let ids: string[];
+      let failuresSeen: number;
+      try {
+        const refusedBefore = await refusedCount(admin, code);
+        const streamBefore = await admin.xlen(STREAM);
+        const started = Date.now();
+        ids = await publish(MESSAGES);
+        await waitFor(async () => (await refusedCount(admin, code)) >= refusedBefore + 100 && Date.now() - started >= REFUSAL_MS, {
+          timeoutMs: REFUSAL_MS + 10_000,
+          description: `Redis to refuse the consumer's writes with ${code} for ${REFUSAL_MS} ms`,
+        });
+        expect(await admin.xlen(STREAM)).toBe(streamBefore);
+        failuresSeen = await metric(`messaging_guard_redis_failures_total{kind="${code}"}`);
+      } finally {
+        await fault.lift();
+      }
 
-    await waitFor(
-      async () => {
-        const counts = await processedCounts(admin);
-        if (!ids.every((id) => counts.has(id))) return false;
-        return (await channel.checkQueue('messaging.consumer')).messageCount === 0;
-      },
-      { timeoutMs: 30_000, intervalMs: 200, description: `${MESSAGES} messages processed after the ${code} refusal` },
-    ).catch((error: Error) => process.stderr.write(`${error.message}\n`));
-    expect(assertExactlyOnce(await processedCounts(admin), ids)).toEqual({ lost: [], duplicated: [] });
-    expect((await channel.checkQueue('messaging.consumer.dlq')).messageCount).toBe(0);
-    expect((await consumed('retried')) - before.retried).toBe(0);
-    expect((await consumed('dead_lettered')) - before.deadLettered).toBe(0);
-    // Checked last, so a guard without these metrics fails on the invariant above first.
-    expect(failuresSeen).toBeGreaterThan(0);
-    expect(await metric('messaging_guard_handed_back_total{reason="hold_bound"}')).toBeGreaterThan(before.handedBack);
-    if (code === 'READONLY') {
-      // The client reconnected on READONLY rather than keep asking the replica: none of its old connections is left.
-      const connectionsAfter = await consumerConnections();
-      expect(connectionsAfter.length).toBeGreaterThan(0);
-      expect(connectionsAfter.filter((id) => connectionsBefore.includes(id))).toEqual([]);
-    }
-  });
+      await waitFor(
+        async () => {
+          const counts = await processedCounts(admin);
+          if (!ids.every((id) => counts.has(id))) return false;
+          return (await channel.checkQueue('messaging.consumer')).messageCount === 0;
+        },
+        { timeoutMs: 30_000, intervalMs: 200, description: `${MESSAGES} messages processed after the ${code} refusal` },
+      ).catch((error: Error) => process.stderr.write(`${error.message}\n`));
+      expect(assertExactlyOnce(await processedCounts(admin), ids)).toEqual({ lost: [], duplicated: [] });
+      expect((await channel.checkQueue('messaging.consumer.dlq')).messageCount).toBe(0);
+      expect((await consumed('retried')) - before.retried).toBe(0);
+      expect((await consumed('dead_lettered')) - before.deadLettered).toBe(0);
+      // Checked last, so a guard without these metrics fails on the invariant above first.
+      expect(failuresSeen).toBeGreaterThan(0);
+      expect(await metric('messaging_guard_handed_back_total{reason="hold_bound"}')).toBeGreaterThan(before.handedBack);
+      if (code === 'READONLY') {
+        // The client reconnected on READONLY rather than keep asking the replica: none of its old connections is left.
+        const connectionsAfter = await consumerConnections();
+        expect(connectionsAfter.length).toBeGreaterThan(0);
+        expect(connectionsAfter.filter((id) => connectionsBefore.includes(id))).toEqual([]);
+      }
+    },
+  );
 });

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { startOwnRedis, type OwnRedis } from '../../../../test/fault/own-redis-stand-in';
+import { startOwnRedis, type OwnRedis } from '../../../../test/support/own-redis';
 import { FaultProxy } from '../../../../test/support/fault-proxy';
 import { waitFor } from '../../../../test/support/wait-for';
 import { createRedisClient } from '../redis';
@@ -94,7 +94,7 @@ describe('IdempotencyGuard exclusive lock', () => {
     const run = guard.run('m-1', 'exclusive', outsideWork('m-1', { count: 0 }, done.opened));
     await waitFor(async () => (await redis.exists('guard:{m-1}:lock')) === 1, { timeoutMs: 5000, description: 'the lock' });
     await redis.del('guard:{m-1}:lock'); // as if it had expired
-    await waitFor(async () => lost.length > 0, { timeoutMs: 5000, description: 'the renewal to notice' });
+    await waitFor(() => Promise.resolve(lost.length > 0), { timeoutMs: 5000, description: 'the renewal to notice' });
     expect(lost).toEqual(['renewal']);
     expect(await redis.exists('guard:{m-1}:lock')).toBe(1);
     done.open();
@@ -127,7 +127,7 @@ describe('what remains: a lock that expires while Redis is unreachable longer th
   beforeEach(async () => {
     proxy = await FaultProxy.start(server.port);
     cutOff = createRedisClient(`redis://127.0.0.1:${proxy.port}`, 100, 'guard-lock-cut-off');
-    await waitFor(async () => cutOff.status === 'ready', { timeoutMs: 5000, description: 'the proxied client' });
+    await waitFor(() => Promise.resolve(cutOff.status === 'ready'), { timeoutMs: 5000, description: 'the proxied client' });
   });
 
   afterEach(async () => {

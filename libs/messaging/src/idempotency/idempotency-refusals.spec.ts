@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { startOwnRedis, type OwnRedis } from '../../../../test/fault/own-redis-stand-in';
+import { startOwnRedis, type OwnRedis } from '../../../../test/support/own-redis';
 import { refusal, type RefusalCode } from '../../../../test/fault/redis-refusals';
 import { waitFor } from '../../../../test/support/wait-for';
 import { createRedisClient } from '../redis';
@@ -31,7 +31,10 @@ const events: GuardEvents = {
 const effect = (id: string) => () => Promise.resolve(RedisEffect.of(['XADD', STREAM, '*', 'id', id]));
 
 beforeAll(async () => {
-  [server, other] = await Promise.all([startOwnRedis({ label: 'guard-refusals' }), startOwnRedis({ label: 'guard-refusals-primary', args: ['--repl-diskless-sync-delay', '0'] })]);
+  [server, other] = await Promise.all([
+    startOwnRedis({ label: 'guard-refusals' }),
+    startOwnRedis({ label: 'guard-refusals-primary', args: ['--repl-diskless-sync-delay', '0'] }),
+  ]);
   admin = server.client();
   client = createRedisClient(server.url(), 500, 'guard-refusals-spec');
   store = new IdempotencyStore(client, 'guard', 3600);
@@ -46,35 +49,45 @@ afterAll(async () => {
   await Promise.all([server?.stop(), other?.stop()]);
 });
 
-describe.each(['OOM', 'MISCONF', 'NOREPLICAS', 'READONLY'] as RefusalCode[])('IdempotencyGuard while Redis refuses writes with %s', (code) => {
-  it.each(['atomic', 'exclusive'] as EffectMode[])('holds a %s run, writes nothing, and lands the effect once the refusal is lifted', async (mode) => {
-    const guard = new IdempotencyGuard(store, { lockTtlMs: 5000, maxWaitMs: 50, holdBoundMs: 60_000 }, events);
-    const id = `${code}-${mode}`;
-    const fault = refusal(code, admin, server, other);
-    await fault.start();
-    let settled = false;
-    const run = guard.run(id, mode, effect(id)).finally(() => (settled = true));
-    try {
-      await waitFor(async () => failures.length >= 5, { timeoutMs: 10_000, description: 'the guard to meet the refusal' });
-      expect(settled).toBe(false);
-      expect(failures).toContain(code);
-      // READONLY also drops the connection (the client reconnects to find a primary): those failures count too.
-      expect(failures.filter((kind) => kind !== code && !(code === 'READONLY' && kind === 'connection'))).toEqual([]);
-      expect(await admin.exists(`guard:{${id}}:done`)).toBe(0);
-    } finally {
-      await fault.lift();
-    }
-    expect(await run).toBe('processed');
-    const entries = await admin.xrange(STREAM, '-', '+');
-    expect(entries.filter(([, fields]) => fields[1] === id)).toHaveLength(1);
-    expect(await admin.exists(`guard:{${id}}:lock`)).toBe(0);
-  });
-});
+describe.each(['OOM', 'MISCONF', 'NOREPLICAS', 'READONLY'] as RefusalCode[])(
+  'IdempotencyGuard while Redis refuses writes with %s',
+  (code) => {
+    it.each(['atomic', 'exclusive'] as EffectMode[])(
+      'holds a %s run, writes nothing, and lands the effect once the refusal is lifted',
+      async (mode) => {
+        const guard = new IdempotencyGuard(store, { lockTtlMs: 5000, maxWaitMs: 50, holdBoundMs: 60_000 }, events);
+        const id = `${code}-${mode}`;
+        const fault = refusal(code, admin, server, other);
+        await fault.start();
+        let settled = false;
+        const run = guard.run(id, mode, effect(id)).finally(() => (settled = true));
+        try {
+          await waitFor(() => Promise.resolve(failures.length >= 5), { timeoutMs: 10_000, description: 'the guard to meet the refusal' });
+          expect(settled).toBe(false);
+          expect(failures).toContain(code);
+          // READONLY also drops the connection (the client reconnects to find a primary): those failures count too.
+          expect(failures.filter((kind) => kind !== code && !(code === 'READONLY' && kind === 'connection'))).toEqual([]);
+          expect(await admin.exists(`guard:{${id}}:done`)).toBe(0);
+        } finally {
+          await fault.lift();
+        }
+        expect(await run).toBe('processed');
+        const entries = await admin.xrange(STREAM, '-', '+');
+        expect(entries.filter(([, fields]) => fields[1] === id)).toHaveLength(1);
+        expect(await admin.exists(`guard:{${id}}:lock`)).toBe(0);
+      },
+    );
+  },
+);
 
 describe('IdempotencyGuard hold bound', () => {
   it('gives up a run that waits for Redis at the bound with GuardHoldExpiredError, a GuardStoppedError', async () => {
     const handedBack: string[] = [];
-    const guard = new IdempotencyGuard(store, { lockTtlMs: 5000, maxWaitMs: 50, holdBoundMs: 400 }, { ...events, handedBack: (r) => handedBack.push(r) });
+    const guard = new IdempotencyGuard(
+      store,
+      { lockTtlMs: 5000, maxWaitMs: 50, holdBoundMs: 400 },
+      { ...events, handedBack: (r) => handedBack.push(r) },
+    );
     const fault = refusal('NOREPLICAS', admin, server);
     await fault.start();
     try {
