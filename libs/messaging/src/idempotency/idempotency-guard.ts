@@ -63,8 +63,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class IdempotencyGuard {
   private readonly logger = new Logger(IdempotencyGuard.name);
   private stopped = false;
-  /** Redis failures since Redis last answered the guard; logged when it starts and when it ends. */
+  /** Redis failures and hand-backs since Redis last answered the guard; logged when they start and when they end. */
   private failuresSinceAnswer = 0;
+  private handedBackSinceAnswer = 0;
 
   constructor(
     private readonly store: IdempotencyStore,
@@ -154,8 +155,12 @@ export class IdempotencyGuard {
 
   private redisAnswered(): void {
     if (this.failuresSinceAnswer === 0) return;
-    this.logger.log(`Redis answers the guard again after ${this.failuresSinceAnswer} failed call(s)`);
+    const handedBack = this.handedBackSinceAnswer;
+    this.logger.log(
+      `Redis answers the guard again after ${this.failuresSinceAnswer} failed call(s); ${handedBack} delivery(ies) handed back meanwhile`,
+    );
     this.failuresSinceAnswer = 0;
+    this.handedBackSinceAnswer = 0;
   }
 
   /** Backoff between two tries; ends the run's wait at shutdown or at its hold bound. */
@@ -174,7 +179,12 @@ export class IdempotencyGuard {
     if (performance.now() >= deadline) {
       this.events.handedBack('hold_bound');
       const heldMs = Math.round(this.timing.holdBoundMs);
-      this.logger.warn({ messageId: id, heldMs }, 'delivery held as long as the broker allows; handing it back');
+      if (this.handedBackSinceAnswer++ === 0) {
+        this.logger.warn(
+          { messageId: id, heldMs },
+          'delivery held as long as the broker allows; handing it back (and others, until Redis answers)',
+        );
+      }
       throw new GuardHoldExpiredError(id, heldMs);
     }
   }
