@@ -154,7 +154,10 @@ export class IdempotencyGuard {
   }
 
   private redisAnswered(): void {
-    if (this.failuresSinceAnswer === 0) return;
+    if (this.failuresSinceAnswer === 0) {
+      this.handedBackSinceAnswer = 0; // a hand-back from a lock wait, with Redis answering
+      return;
+    }
     const handedBack = this.handedBackSinceAnswer;
     this.logger.log(
       `Redis answers the guard again after ${this.failuresSinceAnswer} failed call(s); ${handedBack} delivery(ies) handed back meanwhile`,
