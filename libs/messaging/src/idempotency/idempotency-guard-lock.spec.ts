@@ -71,7 +71,8 @@ afterAll(async () => {
 
 describe('IdempotencyGuard exclusive lock', () => {
   it('keeps renewing while writing the done mark is retried', async () => {
-    const guard = new IdempotencyGuard(store, timing, events);
+    // A short hold bound: a guard that stopped renewing fails here rather than waiting forever.
+    const guard = new IdempotencyGuard(store, { ...timing, holdBoundMs: 5000 }, events);
     const complete = store.complete.bind(store);
     const renew = jest.spyOn(store, 'renew');
     let renewalsWhileCompleting = 0;
