@@ -98,7 +98,7 @@ describe('IdempotencyGuard hold bound', () => {
       expect(error).toBeInstanceOf(GuardStoppedError);
       expect((error as GuardHoldExpiredError).messageId).toBe('held-1');
       expect(heldMs).toBeGreaterThanOrEqual(400);
-      expect(heldMs).toBeLessThan(400 + 500 + 200); // one command timeout past the bound at most
+      expect(heldMs).toBeLessThan(400 + 500 + 1000); // one command timeout past the bound, and slack for a busy machine
       expect(handedBack).toEqual(['hold_bound']);
     } finally {
       await fault.lift();
