@@ -381,7 +381,7 @@ describe('manual acknowledgement after the work', () => {
       },
       { timeoutMs: 15_000, intervalMs: 200, description: '5 unacknowledged deliveries (rabbitmqctl list_queues)' },
     );
-    await waitFor(() => Promise.resolve(consumer.output().includes('holding the delivery')), {
+    await waitFor(() => Promise.resolve(consumer.output().includes('holding deliveries')), {
       timeoutMs: 10_000,
       description: 'the consumer to report that it holds a delivery while Redis does not answer',
     });
