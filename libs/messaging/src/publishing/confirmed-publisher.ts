@@ -73,6 +73,11 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     return this.channel !== undefined;
   }
 
+  /** Stub (the "pub" helper's version replaces it): why the publisher is not ready, or undefined. */
+  notReadyReason(): string | undefined {
+    return this.isReady() ? undefined : 'publisher channel not open';
+  }
+
   publish(message: WireMessage, occurredAtMs?: number): Promise<void> {
     const channel = this.channel;
     if (!channel) return Promise.reject(new PublishFailedError('not-connected', message.id));
