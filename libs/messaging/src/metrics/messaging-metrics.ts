@@ -50,6 +50,18 @@ export class MessagingMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly copiesReturned = new Counter({
+    name: 'messaging_copies_returned_total',
+    help: 'Copies (retry, dead letter, move-back) the broker returned as unroutable; their originals were handed back, not acknowledged.',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+  readonly consumerRecoveries = new Counter({
+    name: 'messaging_consumer_recoveries_total',
+    help: 'Subscriptions the consumer restored by itself, by cause (channel_closed: the broker closed the consuming channel; cancelled: the broker cancelled the consumer).',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
   readonly handlerDuration = new Histogram({
     name: 'messaging_handler_duration_seconds',
     help: 'Time a message handler took, successful or not.',
