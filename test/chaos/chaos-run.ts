@@ -2,12 +2,14 @@ import { waitForReady } from '../support/app-process';
 import { OUTBOX_DUE, OUTBOX_PARKED } from '../support/outbox-keys';
 import { processedCounts } from '../support/processed';
 import { queueState } from '../support/queue-state';
-import { listQueues } from '../support/rabbitmqctl';
-import { createTestEnv, type TestEnv } from '../support/test-env';
+import { loadMessagingSettings } from '@app/messaging/config';
+import { buildTopology } from '@app/messaging/topology';
+import { createOwnServersEnv, type OwnServersEnv } from '../support/own-env';
+import type { TestEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 import { runChaosLoad, type ChaosLoadResult } from './chaos-load';
 import { describeEvent, FAULT_KINDS, faultSchedule, type FaultEvent, type FaultKind } from './chaos-schedule';
-import { ChaosSystem, type TimelineEntry } from './chaos-system';
+import { CHAOS_SETTINGS, ChaosSystem, type TimelineEntry } from './chaos-system';
 
 /**
  * One chaos run, Jepsen style: a paced load of retrying clients against real producer and consumer
@@ -68,7 +70,8 @@ export interface ChaosReport {
 const FINAL_CONSUMER = 'consumer-1';
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
-  const env = await createTestEnv('chaos');
+  // Servers of the run's own: the memory alarm and Redis's maxmemory change the server.
+  const env: OwnServersEnv = await createOwnServersEnv('chaos');
   let system: ChaosSystem | undefined;
   try {
     const schedule = faultSchedule(options);
@@ -188,11 +191,16 @@ async function quiesce(env: TestEnv, system: ChaosSystem): Promise<void> {
   await system.stop('consumer');
 }
 
+/** The work queue and its delay queues, as the apps declare them with the run's settings. */
+const CONSUMED_QUEUES = (() => {
+  const topology = buildTopology(loadMessagingSettings(CHAOS_SETTINGS));
+  return ['messaging.consumer', ...new Set(topology.retryQueues)];
+})();
+
 /** Ready messages in the work queue and its delay queues (live counts, not statistics). */
 async function messagesLeft(env: TestEnv): Promise<number> {
-  const names = (await listQueues(env.vhost)).map((row) => row.name).filter((name) => name.startsWith('messaging.consumer.retry.'));
   let left = 0;
-  for (const name of ['messaging.consumer', ...names]) left += (await queueState(env, name))?.ready ?? 0;
+  for (const name of CONSUMED_QUEUES) left += (await queueState(env, name))?.ready ?? 0;
   return left;
 }
 

@@ -3,7 +3,19 @@
  * replayed by running again with the seed it printed.
  */
 
-export type FaultKind = 'cut-broker' | 'refuse-broker' | 'stall-broker' | 'cut-redis' | 'refuse-redis' | 'kill-producer' | 'kill-consumer';
+export type FaultKind =
+  | 'cut-broker'
+  | 'refuse-broker'
+  | 'stall-broker'
+  | 'alarm-broker'
+  | 'cut-redis'
+  | 'refuse-redis'
+  | 'refuse-redis-writes'
+  | 'kill-producer'
+  | 'kill-consumer';
+
+/** Faults of a whole server (the suite's own), not of one instance's link: they always hit everybody. */
+const SERVER_WIDE: readonly FaultKind[] = ['alarm-broker', 'refuse-redis-writes'];
 
 /** `all`, or one app instance such as `producer-1`. */
 export type FaultTarget = string;
@@ -38,6 +50,10 @@ const DURATION_MS: Record<FaultKind, [number, number]> = {
   'refuse-redis': [1_000, 5_000],
   // Below the AMQP heartbeat (a longer silence is a cut, which cut-broker covers), above the confirm timeout.
   'stall-broker': [1_500, 3_500],
+  // The broker's memory alarm: it blocks every publishing connection (flow control) until cleared.
+  'alarm-broker': [2_000, 6_000],
+  // Redis at maxmemory under noeviction: every write is refused with OOM, reads still answer.
+  'refuse-redis-writes': [1_000, 5_000],
   'kill-producer': [200, 3_000],
   'kill-consumer': [200, 3_000],
 };
@@ -76,6 +92,7 @@ export function faultSchedule(options: ScheduleOptions): FaultEvent[] {
   const targetOf = (kind: FaultKind, occurrence: number): FaultTarget => {
     if (kind === 'kill-producer') return pick(producers);
     if (kind === 'kill-consumer') return pick(consumers);
+    if (SERVER_WIDE.includes(kind)) return 'all';
     // The first of each network kind is a full outage, so every run exercises the outbox and replay.
     if (occurrence === 0 || random() < 0.5) return 'all';
     return pick(networkTargets);

@@ -1,7 +1,8 @@
 import { startApp, type AppKind, type AppProcess } from '../support/app-process';
 import { getUrl, metricValue } from '../support/http';
 import { FaultProxy } from '../support/fault-proxy';
-import { appEnv, type TestEnv } from '../support/test-env';
+import type { OwnServersEnv } from '../support/own-env';
+import { appEnv } from '../support/test-env';
 import type { FaultEvent, FaultKind } from './chaos-schedule';
 
 /**
@@ -31,7 +32,7 @@ interface Instance {
 }
 
 /** Settings that make faults heal within a short run; everything else is the apps' defaults. */
-const CHAOS_SETTINGS: Record<string, string> = {
+export const CHAOS_SETTINGS: Record<string, string> = {
   PUBLISH_CONFIRM_TIMEOUT_MS: '1000',
   OUTBOX_REPLAY_INTERVAL_MS: '250',
   OUTBOX_LEASE_MS: '5000',
@@ -52,14 +53,19 @@ export class ChaosSystem {
   readonly injected = new Map<FaultKind, number>();
   private readonly instances = new Map<string, Instance>();
   private stopping = false;
+  /** Server-wide faults can overlap too; the server heals when the last one ends. */
+  private alarms = 0;
+  private redisWriteRefusals = 0;
+
+  private constructor(private readonly env: OwnServersEnv) {}
 
   private startedAt = Date.now();
   /** The last /metrics text of every process (by pid), read every second: a SIGKILL loses at most a second of counts. */
   private readonly metrics = new Map<number, string>();
   private scraper?: NodeJS.Timeout;
 
-  static async start(env: TestEnv, counts: { producers: number; consumers: number }): Promise<ChaosSystem> {
-    const system = new ChaosSystem();
+  static async start(env: OwnServersEnv, counts: { producers: number; consumers: number }): Promise<ChaosSystem> {
+    const system = new ChaosSystem(env);
     const names = [
       ...Array.from({ length: counts.producers }, (_, i) => ['producer', `producer-${i + 1}`] as const),
       ...Array.from({ length: counts.consumers }, (_, i) => ['consumer', `consumer-${i + 1}`] as const),
@@ -162,10 +168,45 @@ export class ChaosSystem {
           (instance) => instance.amqp.stall(),
           (instance) => instance.amqp.resume(),
         );
+      case 'alarm-broker':
+        return this.serverWindow(
+          event,
+          'alarms',
+          () => this.env.rabbit.setMemoryAlarm(true),
+          () => this.env.rabbit.setMemoryAlarm(false),
+        );
+      case 'refuse-redis-writes':
+        return this.serverWindow(
+          event,
+          'redisWriteRefusals',
+          () => this.setRedisWritesRefused(true),
+          () => this.setRedisWritesRefused(false),
+        );
       case 'kill-producer':
       case 'kill-consumer':
         return this.killAndRestart(event.kind, targets[0], event.durationMs);
     }
+  }
+
+  /** maxmemory of 1 byte under noeviction: Redis refuses every write with OOM and still answers reads. */
+  private async setRedisWritesRefused(refused: boolean): Promise<void> {
+    const admin = this.env.redis;
+    if (refused) await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', refused ? '1' : '0');
+  }
+
+  private async serverWindow(
+    event: FaultEvent,
+    counter: 'alarms' | 'redisWriteRefusals',
+    begin: () => Promise<void>,
+    end: () => Promise<void>,
+  ): Promise<void> {
+    this.note(`${event.kind} for ${event.durationMs} ms`);
+    if (this[counter]++ === 0) await begin();
+    await sleep(event.durationMs);
+    this[counter] = Math.max(0, this[counter] - 1);
+    if (this[counter] === 0) await end();
+    this.note(`${event.kind} healed`);
   }
 
   private count(kind: FaultKind): void {
@@ -174,6 +215,9 @@ export class ChaosSystem {
 
   /** Every link healed and every instance up, for the drain. */
   async heal(): Promise<void> {
+    this.alarms = this.redisWriteRefusals = 0;
+    await this.env.rabbit.setMemoryAlarm(false);
+    await this.setRedisWritesRefused(false);
     for (const instance of this.instances.values()) {
       instance.refusedAmqp = instance.refusedRedis = instance.stalledAmqp = 0;
       instance.amqp.accept();

@@ -25,7 +25,7 @@ describe('chaos', () => {
   });
 
   it(
-    'processes every accepted message exactly once through cut, refused and stalled links and SIGKILLed apps',
+    'processes every accepted message exactly once through cut, refused and stalled links, memory alarms, Redis refusing writes and SIGKILLed apps',
     async () => {
       const report = await runChaos({
         seed,
