@@ -40,7 +40,9 @@ function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, ke
     connectionManagerOptions: { heartbeatIntervalInSeconds: 5, reconnectTimeInSeconds: 1 },
     registerHandlers: consuming,
     enableDirectReplyTo: false,
-    handlers: keeper ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics, keeper)) } : {},
+    handlers: keeper
+      ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics, keeper)) }
+      : {},
   };
 }
 
@@ -121,7 +123,8 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
         ...(base.imports ?? []),
         RabbitMQModule.forRootAsync({
           inject: [MESSAGING_SETTINGS, MessagingMetrics, ...(consuming ? [TopologyKeeper] : [])],
-          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper) => rabbitConfig(settings, metrics, keeper),
+          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper) =>
+            rabbitConfig(settings, metrics, keeper),
         }),
         ...(publishing ? [ScheduleModule.forRoot()] : []),
         ...(consuming ? [DiscoveryModule] : []),

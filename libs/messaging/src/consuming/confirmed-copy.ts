@@ -53,7 +53,8 @@ function pendingCopiesOf(channel: Channel): Map<string, PendingCopy> {
     channel.on('return', (message: Message) => {
       const id = message.properties.headers?.[COPY_ID_HEADER] as unknown;
       const copy = typeof id === 'string' ? copies.get(id) : undefined;
-      if (copy) copy.returned = String((message.fields as { replyText?: unknown }).replyText ?? 'unroutable');
+      const replyText = (message.fields as { replyText?: unknown }).replyText;
+      if (copy) copy.returned = typeof replyText === 'string' ? replyText : 'unroutable';
     });
     pendingByChannel.set(channel, copies);
     pending = copies;

@@ -80,8 +80,10 @@ export class SubscriptionSupervisor implements OnModuleInit {
     const createSubscriber = internals.createSubscriber.bind(this.amqp);
     internals.createSubscriber = (handler, options, name, consumeOptions) => {
       const queue = options.queue ?? name;
-      if (!this.subscriptions.has(queue)) this.subscriptions.set(queue, { queue, lost: { cause: 'not_started', detail: 'not subscribed yet' } });
-      const gated: Handler = (message, delivery, headers) => (this.stopping ? Promise.resolve(new Nack(true)) : handler(message, delivery, headers));
+      if (!this.subscriptions.has(queue))
+        this.subscriptions.set(queue, { queue, lost: { cause: 'not_started', detail: 'not subscribed yet' } });
+      const gated: Handler = (message, delivery, headers) =>
+        this.stopping ? Promise.resolve(new Nack(true)) : handler(message, delivery, headers);
       return createSubscriber(gated, options, name, consumeOptions);
     };
     const register = internals.registerConsumerForQueue.bind(this.amqp);
@@ -90,6 +92,9 @@ export class SubscriptionSupervisor implements OnModuleInit {
       if (consumer.type === 'subscribe') this.started(consumer);
     };
     for (const wrapper of Object.values(this.amqp.managedChannels)) {
+      if (typeof (wrapper as unknown as WrapperInternals)._onConnect !== 'function') {
+        throw new Error('SubscriptionSupervisor: this amqp-connection-manager version cannot reopen a channel (expected 5.x)');
+      }
       void wrapper.addSetup((channel: Channel) => this.watch(wrapper, channel)).catch(() => undefined);
     }
   }
