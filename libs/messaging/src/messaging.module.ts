@@ -15,13 +15,13 @@ import {
   MESSAGING_CONSUMER,
   SubscriptionSupervisor,
 } from './consuming';
-import { IdempotencyGuard, IdempotencyStore } from './idempotency';
+import { holdBoundFor, IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
 import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
 import { MessagingMetrics } from './metrics';
 import { OutboxStore } from './outbox';
 import { ConfirmedPublisher, ReliablePublisher } from './publishing';
-import { createRedisClient, firstConnection } from './redis';
+import { createRedisClient, firstConnection, ReplicaAcks } from './redis';
 import { ReplayJob } from './replay';
 import { ApiKeyGuard } from './security';
 import { buildTopology, TopologyKeeper } from './topology';
@@ -60,7 +60,8 @@ const publishingProviders: Provider[] = [
   {
     provide: OutboxStore,
     inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
-    useFactory: (redis: Redis, settings: MessagingSettings) => new OutboxStore(redis, settings.names.redisKeyPrefix),
+    useFactory: (redis: Redis, settings: MessagingSettings) =>
+      new OutboxStore(redis, settings.names.redisKeyPrefix, new ReplicaAcks(redis, settings.redis)),
   },
   ConfirmedPublisher,
   ReliablePublisher,
@@ -72,13 +73,25 @@ const consumingProviders: Provider[] = [
     provide: IdempotencyStore,
     inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
     useFactory: (redis: Redis, settings: MessagingSettings) =>
-      new IdempotencyStore(redis, settings.names.redisKeyPrefix, settings.idempotency.ttlSeconds),
+      new IdempotencyStore(redis, settings.names.redisKeyPrefix, settings.idempotency.ttlSeconds, new ReplicaAcks(redis, settings.redis)),
   },
   {
     provide: IdempotencyGuard,
-    inject: [IdempotencyStore, MESSAGING_SETTINGS],
-    useFactory: (store: IdempotencyStore, settings: MessagingSettings) =>
-      new IdempotencyGuard(store, { lockTtlMs: settings.idempotency.lockTtlMs, maxWaitMs: 1000 }),
+    inject: [IdempotencyStore, MESSAGING_SETTINGS, MessagingMetrics],
+    useFactory: (store: IdempotencyStore, settings: MessagingSettings, metrics: MessagingMetrics) =>
+      new IdempotencyGuard(
+        store,
+        {
+          lockTtlMs: settings.idempotency.lockTtlMs,
+          maxWaitMs: 1000,
+          holdBoundMs: holdBoundFor(settings.consumer.brokerConsumerTimeoutMs),
+        },
+        {
+          redisFailure: (kind) => metrics.guardRedisFailures.inc({ kind }),
+          lockLost: (stage) => metrics.guardLockLost.inc({ stage }),
+          handedBack: (reason) => metrics.guardHandedBack.inc({ reason }),
+        },
+      ),
   },
   InFlightDeliveries,
   IdempotentHandling,

@@ -1,1 +1,5 @@
 export * from './messaging-settings';
+export * from './invalid-configuration.error';
+export * from './settings-consistency';
+export * from './settings-description';
+export * from './redis-url';
