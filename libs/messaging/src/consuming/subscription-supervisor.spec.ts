@@ -24,7 +24,7 @@ function fakeAmqp() {
   const registered: string[] = [];
   const subscribers: Handler[] = [];
   const amqp = {
-    managedConnection: { connection: undefined },
+    managedConnection: Object.assign(new EventEmitter(), { connection: undefined }),
     managedChannels: {
       AmqpConnection: {
         addSetup: (setup: (channel: Channel) => void) => (setups.push(setup), Promise.resolve()),
@@ -72,6 +72,16 @@ describe('SubscriptionSupervisor', () => {
     for (const name of ['createSubscriber', 'registerConsumerForQueue', 'unregisterConsumerForQueue', 'resumeConsumer']) {
       expect(typeof prototype[name]).toBe('function');
     }
+  });
+
+  it('drops frames for a channel number amqplib has released, instead of letting it close the connection', () => {
+    const { amqp } = setUp();
+    const accepted: unknown[] = [];
+    const inner = { channels: [{}, {}], accept: (frame: unknown) => accepted.push(frame) };
+    amqp.managedConnection.emit('connect', { connection: { connection: inner } });
+    const frames = [{ channel: 0 }, { channel: 1 }, { channel: 2 }, { channel: 7 }];
+    frames.forEach((frame) => inner.accept(frame));
+    expect(accepted).toEqual([{ channel: 0 }, { channel: 1 }]);
   });
 
   it('is not ready until the subscription has a consumer, then ready', async () => {
