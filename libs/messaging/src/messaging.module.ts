@@ -13,6 +13,7 @@ import {
   IdempotentHandling,
   InFlightDeliveries,
   MESSAGING_CONSUMER,
+  SubscriptionSupervisor,
 } from './consuming';
 import { holdBoundFor, IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
@@ -23,9 +24,11 @@ import { ConfirmedPublisher, ReliablePublisher } from './publishing';
 import { createRedisClient, firstConnection, ReplicaAcks } from './redis';
 import { ReplayJob } from './replay';
 import { ApiKeyGuard } from './security';
-import { buildTopology } from './topology';
+import { buildTopology, TopologyKeeper } from './topology';
 
-function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, consuming: boolean): RabbitMQConfig {
+/** `keeper` is given on the consuming side only: its failure router declares a missing topology again. */
+function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper): RabbitMQConfig {
+  const consuming = keeper !== undefined;
   const topology = buildTopology(settings);
   return {
     uri: settings.rabbitmqUrls,
@@ -37,7 +40,9 @@ function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, co
     connectionManagerOptions: { heartbeatIntervalInSeconds: 5, reconnectTimeInSeconds: 1 },
     registerHandlers: consuming,
     enableDirectReplyTo: false,
-    handlers: consuming ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics)) } : {},
+    handlers: keeper
+      ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics, keeper)) }
+      : {},
   };
 }
 
@@ -90,6 +95,8 @@ const consumingProviders: Provider[] = [
   },
   InFlightDeliveries,
   IdempotentHandling,
+  TopologyKeeper,
+  SubscriptionSupervisor,
   ConsumerDrain,
   DeadLetterQueue,
   BackgroundSubscription,
@@ -128,8 +135,9 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
       imports: [
         ...(base.imports ?? []),
         RabbitMQModule.forRootAsync({
-          inject: [MESSAGING_SETTINGS, MessagingMetrics],
-          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics) => rabbitConfig(settings, metrics, consuming),
+          inject: [MESSAGING_SETTINGS, MessagingMetrics, ...(consuming ? [TopologyKeeper] : [])],
+          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper) =>
+            rabbitConfig(settings, metrics, keeper),
         }),
         ...(publishing ? [ScheduleModule.forRoot()] : []),
         ...(consuming ? [DiscoveryModule] : []),
