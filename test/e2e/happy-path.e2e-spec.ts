@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DLQ_DELIVERY_LIMIT } from '@app/messaging/topology';
 import type { ChannelModel, GetMessage } from 'amqplib';
 import { startApp, stopAll, waitForReady, type AppProcess } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';
@@ -253,8 +254,9 @@ describe('happy path: one producer, one consumer', () => {
 
     const dlq = queues.find((queue) => queue.name === DLQ);
     expect(dlq).toBeDefined();
-    // Classic, so an operator listing it (which hands messages back) never runs into a delivery limit.
-    expect(dlq).toMatchObject({ durable: true, type: 'classic' });
+    // Quorum, so it lives on no single node; its delivery limit (listings hand messages back) is out of reach.
+    expect(dlq).toMatchObject({ durable: true, type: 'quorum' });
+    expect(argumentsOf(dlq!)['x-delivery-limit']).toBe(DLQ_DELIVERY_LIMIT);
 
     // The work queue's dead letters reach the DLQ: its dead-letter exchange routes its key there.
     const bindings = await rabbitmqctlJson<{

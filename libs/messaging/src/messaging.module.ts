@@ -32,8 +32,10 @@ function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, ke
   const topology = buildTopology(settings);
   return {
     uri: settings.rabbitmqUrls,
-    exchanges: topology.exchanges,
-    queues: topology.queues.map(({ name, options, exchange, routingKey }) => ({ name, options, exchange, routingKey })),
+    // Declared by the publisher and the topology keeper, tolerantly (topology-declaration.ts), not here:
+    // golevelup fails its whole connection setup on one refused declaration.
+    exchanges: [],
+    queues: [],
     prefetchCount: settings.consumer.prefetch,
     // Start without the broker: the producer then sends to the outbox and both apps reconnect later.
     connectionInitOptions: { wait: false, skipConnectionFailedLogging: true },

@@ -118,7 +118,13 @@ export class SubscriptionSupervisor implements OnModuleInit {
     };
     const current = this.amqp.managedConnection?.connection;
     if (current) ignoreFramesOfClosedChannels(current);
-    this.amqp.managedConnection?.on('connect', ({ connection }: { connection: ChannelModel }) => ignoreFramesOfClosedChannels(connection));
+    // The topology is declared here at every connect (not in golevelup's setup, where one refused
+    // declaration, e.g. a queue whose cluster node is down, keeps the whole app off the broker).
+    if (current) void this.topology.ensure('connected');
+    this.amqp.managedConnection?.on('connect', ({ connection }: { connection: ChannelModel }) => {
+      ignoreFramesOfClosedChannels(connection);
+      void this.topology.ensure('connected');
+    });
     // golevelup logs a lost connection without its cause (Nest's logger drops the stack argument).
     this.amqp.managedConnection?.on('disconnect', ({ err }: { err?: Error }) =>
       this.logger.warn({ error: err?.message }, 'broker connection lost; consuming resumes after the reconnect'),

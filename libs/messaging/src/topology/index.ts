@@ -1,2 +1,3 @@
 export * from './topology';
 export * from './topology-keeper';
+export * from './topology-declaration';

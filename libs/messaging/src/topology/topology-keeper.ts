@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ChannelModel } from 'amqplib';
 import type { MessagingSettings } from '../config';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
-import { assertTopology, buildTopology, type Topology } from './topology';
+import { buildTopology, type Topology } from './topology';
+import { declareTopology } from './topology-declaration';
 
 /** The broker connection to declare on, when there is one (bound by the consumer side at start). */
 export type ConnectionSource = () => ChannelModel | undefined;
@@ -41,16 +42,13 @@ export class TopologyKeeper {
     const connection = this.connection();
     if (!connection) return false;
     try {
-      const channel = await connection.createChannel();
-      // Without a listener amqplib throws a broker-closed channel's error into its frame loop and
-      // drops the whole connection, consuming channel and all.
-      channel.on('error', () => undefined);
-      try {
-        await assertTopology(channel, this.topology);
-      } finally {
-        await channel.close().catch(() => undefined);
+      const { failures, kept } = await declareTopology(connection, this.topology);
+      if (kept.length > 0) this.logger.warn({ kept }, 'topology objects exist with other arguments: kept as they are');
+      if (failures.length > 0) {
+        this.logger.error({ reason, failures }, 'could not declare all of the topology again');
+        return false;
       }
-      this.logger.warn({ reason }, 'topology declared again');
+      this.logger.log({ reason }, 'topology declared');
       return true;
     } catch (error) {
       this.logger.error({ reason, error: (error as Error).message }, 'could not declare the topology again');
