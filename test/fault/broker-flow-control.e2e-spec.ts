@@ -15,7 +15,7 @@
  * (every POST waited out its confirm, 269 of 301 parked, 842 attempts counted, 874 duplicate
  * deliveries for 351 messages), the stall test too (no backpressure: all 200 sends waited).
  */
-import { startApp, stopAll, type AppProcess } from '../support/app-process';
+import { startApp, stopAll, waitForReady, type AppProcess } from '../support/app-process';
 import { getUrl, metricValue, postMessage } from '../support/http';
 import { FaultProxy } from '../support/fault-proxy';
 import { createOwnServersEnv, type OwnServersEnv } from '../support/own-env';
@@ -162,6 +162,8 @@ describe('broker flow control (a memory alarm blocks the publishing connection)'
         PUBLISH_MAX_IN_FLIGHT: String(maxInFlight),
         OUTBOX_REPLAY_BATCH_SIZE: String(maxInFlight),
       });
+      // Its publisher channel open (topology declared) before the link stalls.
+      await waitForReady(stalledProducer);
       const start = await metrics(stalledProducer);
       // No byte moves either way (as when a link drops packets), shorter than the heartbeat timeout.
       proxy.stall();

@@ -91,6 +91,19 @@ async function isLive(url: string): Promise<boolean> {
  * `env` names one. Output goes to test/.logs/<kind>-<pid>.log and to `output()`.
  */
 export async function startApp(kind: AppKind, env: Record<string, string>, opts: StartAppOptions = {}): Promise<AppProcess> {
+  // A port that was free a moment ago can be taken by another process before the app listens: then
+  // start again on another one (only when the port was ours to pick).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startAppOnce(kind, env, opts);
+    } catch (error) {
+      const ours = env[PORT_VARIABLE[kind]] === undefined;
+      if (!ours || attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startAppOnce(kind: AppKind, env: Record<string, string>, opts: StartAppOptions): Promise<AppProcess> {
   const { waitForHealth = true, healthTimeoutMs = 20_000 } = opts;
   const portVariable = PORT_VARIABLE[kind];
   const port = env[portVariable] !== undefined ? Number(env[portVariable]) : await freePort();

@@ -211,6 +211,9 @@ export class SubscriptionSupervisor implements OnModuleInit {
     const connection = this.amqp.managedConnection?.connection;
     if (this.stopping || internals._channel || internals._settingUp || !connection) return;
     this.logger.warn('opening the consuming channel again');
+    // A broker-closed channel often means a missing piece (a copy sent to a deleted exchange): the
+    // topology is declared again first, so the reopened channel does not run into the same wall.
+    await this.topology.ensure('consuming channel closed by the broker');
     await internals._onConnect({ connection });
     if (!internals._channel) this.later(() => this.reopen(wrapper));
   }
