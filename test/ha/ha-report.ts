@@ -1,0 +1,113 @@
+import { violations, type CountedInvariants } from '../chaos/chaos-run';
+import type { TimelineEntry } from '../chaos/chaos-system';
+import type { RedisMode } from './ha-deployment';
+import { describeMs, type Failover } from './ha-faults';
+import { HA_FAULT_KINDS, type HaFaultEvent, type HaFaultKind } from './ha-schedule';
+
+/** What an HA run counted and timed. */
+export interface QueuePlacement {
+  name: string;
+  type: string;
+  members: string[];
+  /** A quorum queue with a member on every node of the cluster: it depends on no single node. */
+  onEveryNode: boolean;
+}
+
+export interface HaReport extends CountedInvariants {
+  seed: number;
+  durationMs: number;
+  redisMode: RedisMode;
+  attempted: number;
+  accepted: number;
+  acceptedPending: number;
+  refused: number;
+  requests: number;
+  retried: number;
+  processedUnacknowledged: number;
+  duplicatesAbsorbed: number;
+  replayed: number;
+  drainMs: number;
+  failovers: Failover[];
+  /** Faults the schedule had that came too late in the load to be carried out. */
+  skipped: HaFaultEvent[];
+  schedule: HaFaultEvent[];
+  placementAtStart: QueuePlacement[];
+  placementAtEnd: QueuePlacement[];
+  timeline: TimelineEntry[];
+  logFiles: string[];
+}
+
+/**
+ * How long the system may take to serve again after a fault ("within seconds"): the loss of a
+ * RabbitMQ node or of the Redis primary, and the restart of a killed app (its start included).
+ */
+export const FAILOVER_BOUND_MS: Record<HaFaultKind, number> = {
+  'kill-queue-leader': 15_000,
+  'kill-other-node': 15_000,
+  'kill-redis-primary': 15_000,
+  'kill-producer': 30_000,
+  'kill-consumer': 30_000,
+};
+
+/** Failures of the invariants, one line each; empty when the run passed. */
+export function haViolations(report: HaReport): string[] {
+  const found = violations(report);
+  for (const failover of report.failovers) {
+    const bound = FAILOVER_BOUND_MS[failover.kind];
+    if (failover.recoveredMs === undefined || failover.recoveredMs > bound)
+      found.push(`${failover.kind} ${failover.target}: served again after ${describeMs(failover.recoveredMs)} (bound ${bound / 1000} s)`);
+  }
+  for (const [when, queues] of [
+    ['at start', report.placementAtStart],
+    ['at the end', report.placementAtEnd],
+  ] as const) {
+    for (const queue of queues.filter((candidate) => !candidate.onEveryNode))
+      found.push(
+        `${when}, ${queue.type} queue ${queue.name} is not replicated on every node (members: ${queue.members.join(', ') || 'none'})`,
+      );
+  }
+  return found;
+}
+
+/** The failovers of each kind: count and the slowest, e.g. `kill-queue-leader 2 (max 3.1 s)`. */
+function failoverSummary(report: HaReport): string[] {
+  return HA_FAULT_KINDS.map((kind) => {
+    const ofKind = report.failovers.filter((failover) => failover.kind === kind);
+    const times = ofKind.map((failover) => describeMs(failover.recoveredMs));
+    const promoted = ofKind.flatMap((failover) => (failover.promotedMs === undefined ? [] : [describeMs(failover.promotedMs)]));
+    const repaired = ofKind.map((failover) => describeMs(failover.repairedMs));
+    return `  ${kind.padEnd(20)} ${ofKind.length}x  served again after ${times.join(', ') || '-'}${
+      promoted.length > 0 ? `; promoted after ${promoted.join(', ')}` : ''
+    }; back in place after ${repaired.join(', ') || '-'}`;
+  });
+}
+
+export function formatHaReport(report: HaReport): string {
+  const found = haViolations(report);
+  const lines = [
+    `ha run, seed ${report.seed}, ${report.durationMs / 1000} s of load, Redis ${report.redisMode}: ${found.length === 0 ? 'PASSED' : 'FAILED'}`,
+    `  attempted               ${report.attempted}`,
+    `  accepted (202)          ${report.accepted} (${report.acceptedPending} as pending)`,
+    `  refused (gave up)       ${report.refused}`,
+    `  requests / retried      ${report.requests} / ${report.retried} messages`,
+    `  lost                    ${report.lost.length}`,
+    `  duplicated              ${report.duplicated.length}`,
+    `  phantom                 ${report.phantom.length}`,
+    `  unacknowledged, done    ${report.processedUnacknowledged}`,
+    `  replayed from outbox    >= ${report.replayed}`,
+    `  duplicates absorbed     >= ${report.duplicatesAbsorbed}`,
+    `  dead-lettered / parked  ${report.deadLettered} / ${report.parked}`,
+    `  time to drain           ${report.drainMs} ms`,
+    `  queues on every node    ${report.placementAtEnd.filter((queue) => queue.onEveryNode).length} of ${report.placementAtEnd.length}`,
+    '  failovers:',
+    ...failoverSummary(report),
+  ];
+  if (report.skipped.length > 0) lines.push(`  skipped (too late)      ${report.skipped.map((event) => event.kind).join(', ')}`);
+  if (found.length > 0) {
+    lines.push('violations:', ...found.map((line) => `  ${line}`));
+    lines.push(`replay with: npm run chaos -- --ha --duration ${report.durationMs / 1000} --seed ${report.seed}`);
+    lines.push('timeline:', ...report.timeline.map((entry) => `  ${(entry.atMs / 1000).toFixed(2).padStart(7)} s  ${entry.what}`));
+    lines.push('app logs:', ...report.logFiles.map((file) => `  ${file}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
