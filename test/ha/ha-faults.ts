@@ -1,4 +1,5 @@
 import type { AppProcess } from '../support/app-process';
+import { tcpProbe } from '../support/http';
 import type { OwnRedis } from '../support/own-redis';
 import { queueState } from '../support/queue-state';
 import { waitFor } from '../support/wait-for';
@@ -19,6 +20,10 @@ export interface Failover {
   atMs: number;
   /** From the SIGKILL until the system served again; undefined when it did not within RECOVERY_LIMIT_MS. */
   recoveredMs?: number;
+  /** RabbitMQ node kills: from the SIGKILL until every producer was ready again (broker, outbox, publisher channel). */
+  producersMs?: number;
+  /** RabbitMQ node kills: from the SIGKILL until every consumer was subscribed to the work queue again. */
+  consumersMs?: number;
   /** kill-redis-primary: from the SIGKILL until the Sentinels named the replica primary. */
   promotedMs?: number;
   /** From the SIGKILL until the killed process was back in its place. */
@@ -50,18 +55,23 @@ export function injectHaFault(event: HaFaultEvent, deployment: HaDeployment, sys
   }
 }
 
-/**
- * Serving on the broker: every producer ready (broker and outbox up, publisher channel open) and the
- * work queue has a consumer of every consumer instance, on a leader that is not `deadNode`.
- */
-async function brokerServing(deployment: HaDeployment, system: HaSystem, deadNode?: string): Promise<boolean> {
-  if (deadNode !== undefined && (await workQueueLeader(deployment)) === deadNode) return false;
+/** Every producer ready: broker and outbox up, publisher channel open. */
+async function producersReady(system: HaSystem): Promise<boolean> {
   const producers = system.apps('producer');
   if (producers.length < system.count('producer')) return false;
-  const ready = await Promise.all(producers.map((app) => isReady(app)));
-  if (!ready.every(Boolean)) return false;
+  return (await Promise.all(producers.map((app) => isReady(app)))).every(Boolean);
+}
+
+/** The work queue has a consumer of every consumer instance, on a leader that is not `deadNode`. */
+async function consumersSubscribed(deployment: HaDeployment, system: HaSystem, deadNode?: string): Promise<boolean> {
+  if (deadNode !== undefined && (await workQueueLeader(deployment)) === deadNode) return false;
   const consumers = system.apps('consumer').length;
   return consumers === system.count('consumer') && (await queueState(deployment, WORK_QUEUE))?.consumers === consumers;
+}
+
+/** Serving on the broker: both of the above. */
+async function brokerServing(deployment: HaDeployment, system: HaSystem, deadNode?: string): Promise<boolean> {
+  return (await producersReady(system)) && consumersSubscribed(deployment, system, deadNode);
 }
 
 async function isReady(app: AppProcess): Promise<boolean> {
@@ -99,17 +109,22 @@ function killRabbitNode(event: HaFaultEvent, deployment: HaDeployment, system: H
       record.repairedMs = Date.now() - killedAt;
       system.note(`RabbitMQ node ${node.nodeName} restarted and rejoined`);
     })();
-    // The node is dead once the cluster sees it gone: the apps on it have lost their connections by then.
-    const seenDown = waitFor(async () => !(await runningNodes(deployment)).includes(node.nodeName), {
+    // Its port refusing connections means the process is gone, and with it every socket of the apps on it.
+    const gone = waitFor(async () => (await tcpProbe(node.port)) === 'refused', {
       timeoutMs: 30_000,
-      intervalMs: 200,
-      description: `the cluster to see ${node.nodeName} down`,
+      intervalMs: 20,
+      description: `${node.nodeName} to die`,
     });
-    record.recoveredMs = await measure(killedAt, async () => {
-      await seenDown;
-      return brokerServing(deployment, system, event.kind === 'kill-queue-leader' ? node.nodeName : undefined);
-    });
-    system.note(`RabbitMQ failover after ${node.nodeName}: ${describeMs(record.recoveredMs)}`);
+    const deadLeader = event.kind === 'kill-queue-leader' ? node.nodeName : undefined;
+    [record.producersMs, record.consumersMs] = await Promise.all([
+      measure(killedAt, () => gone.then(() => producersReady(system))),
+      measure(killedAt, () => gone.then(() => consumersSubscribed(deployment, system, deadLeader))),
+    ]);
+    // Both held at their own moments; serving means both at once (an app may have dropped out meanwhile).
+    record.recoveredMs = await measure(killedAt, () => brokerServing(deployment, system, deadLeader));
+    system.note(
+      `RabbitMQ failover after ${node.nodeName}: producers ${describeMs(record.producersMs)}, consumers ${describeMs(record.consumersMs)}`,
+    );
     return { record, repaired };
   });
   return split(failover);
@@ -137,7 +152,13 @@ function killRedisNode(event: HaFaultEvent, deployment: HaDeployment, system: Ha
       await sleep(Math.max(0, killedAt + event.downMs - Date.now()));
       if (deployment.redisMode === 'sentinel') await promoted;
       await node.restart();
-      system.note(`restarted the old Redis ${role} (port ${node.port})`);
+      // As a supervisor's start script does (ask the Sentinels for the primary, start as its replica),
+      // rather than leave an empty primary until the Sentinels convert it (their next INFO, up to 10 s).
+      if (deployment.redisMode === 'sentinel') {
+        const current = await redis.primary();
+        await node.client().call('REPLICAOF', '127.0.0.1', String(current.port));
+      }
+      system.note(`restarted the old Redis ${role} (port ${node.port}) as a replica`);
       await waitFor(() => syncedReplica(node), {
         timeoutMs: REPAIR_LIMIT_MS,
         intervalMs: 200,
@@ -177,18 +198,6 @@ function killApp(event: HaFaultEvent, deployment: HaDeployment, system: HaSystem
 async function syncedReplica(node: OwnRedis): Promise<boolean> {
   const info = await node.client().info('replication');
   return /role:slave/.test(info) && /master_link_status:up/.test(info);
-}
-
-async function runningNodes(deployment: HaDeployment): Promise<string[]> {
-  for (const node of deployment.cluster.nodes) {
-    try {
-      const out = await node.ctl('cluster_status', '--formatter', 'json');
-      return (JSON.parse(out.slice(out.indexOf('{'))) as { running_nodes: string[] }).running_nodes;
-    } catch {
-      // ask the next node
-    }
-  }
-  return [];
 }
 
 /** Milliseconds from `since` until `probe` holds, or undefined past the limit. */

@@ -75,10 +75,15 @@ function failoverSummary(report: HaReport): string[] {
     const ofKind = report.failovers.filter((failover) => failover.kind === kind);
     const times = ofKind.map((failover) => describeMs(failover.recoveredMs));
     const promoted = ofKind.flatMap((failover) => (failover.promotedMs === undefined ? [] : [describeMs(failover.promotedMs)]));
+    const parts = ofKind.flatMap((failover) =>
+      failover.producersMs === undefined && failover.consumersMs === undefined
+        ? []
+        : [`producers ${describeMs(failover.producersMs)} / consumers ${describeMs(failover.consumersMs)}`],
+    );
     const repaired = ofKind.map((failover) => describeMs(failover.repairedMs));
     return `  ${kind.padEnd(20)} ${ofKind.length}x  served again after ${times.join(', ') || '-'}${
-      promoted.length > 0 ? `; promoted after ${promoted.join(', ')}` : ''
-    }; back in place after ${repaired.join(', ') || '-'}`;
+      parts.length > 0 ? ` (${parts.join(', ')})` : ''
+    }${promoted.length > 0 ? `; promoted after ${promoted.join(', ')}` : ''}; back in place after ${repaired.join(', ') || '-'}`;
   });
 }
 

@@ -87,8 +87,11 @@ export class HaSystem {
     return (up.length > 0 ? up : producers).map((instance) => `http://127.0.0.1:${instance.app?.port ?? 1}`);
   }
 
+  /** The time origin of the timeline from now on; what was noted before gets negative times. */
   markLoadStart(): void {
-    this.startedAt = Date.now();
+    const now = Date.now();
+    for (const entry of this.timeline) entry.atMs -= now - this.startedAt;
+    this.startedAt = now;
   }
 
   /** Milliseconds since the load started. */
