@@ -1,6 +1,7 @@
 import type { AppProcess } from '../support/app-process';
 import { tcpProbe } from '../support/http';
 import type { OwnRedis } from '../support/own-redis';
+import { run } from '../support/own-servers';
 import { queueState } from '../support/queue-state';
 import { waitFor } from '../support/wait-for';
 import { clusterWhole, workQueueLeader, type HaDeployment } from './ha-deployment';
@@ -88,14 +89,19 @@ function killRabbitNode(event: HaFaultEvent, deployment: HaDeployment, system: H
     const leader = await workQueueLeader(deployment);
     const nodes = deployment.cluster.nodes;
     if (event.kind === 'kill-queue-leader') return nodes.find((node) => node.nodeName === leader) ?? nodes[0];
+    // Of the others, the node most app connections are on: the loss of the node the apps are on.
     const others = nodes.filter((node) => node.nodeName !== leader);
-    return others[event.downMs % others.length];
+    const connections = await Promise.all(others.map((node) => connectionsTo(node.port)));
+    const most = Math.max(...connections);
+    return others[connections.indexOf(most)];
   })();
   const failover = victim.then(async (node) => {
     const record: Failover = { kind: event.kind, target: node.nodeName, atMs: system.now() };
+    const role = event.kind === 'kill-queue-leader' ? 'leads the work queue' : 'a follower';
+    const connections = await connectionsTo(node.port);
     const killedAt = Date.now();
-    system.note(`SIGKILL RabbitMQ node ${node.nodeName}${event.kind === 'kill-queue-leader' ? ' (leads the work queue)' : ''}`);
     const dead = node.kill();
+    system.note(`SIGKILL RabbitMQ node ${node.nodeName} (${role}, ${connections} client connections)`);
     // Restarted after its down time whether or not the system got over the loss without it.
     const repaired = (async () => {
       await dead;
@@ -193,6 +199,16 @@ function killApp(event: HaFaultEvent, deployment: HaDeployment, system: HaSystem
     return record;
   })();
   return { failover, repaired };
+}
+
+/** Established TCP connections to a local port (the apps' and this run's own), from `ss`; 0 when unknown. */
+async function connectionsTo(port: number): Promise<number> {
+  try {
+    const out = await run('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`]);
+    return out.split('\n').filter((line) => line.trim().length > 0).length;
+  } catch {
+    return 0;
+  }
 }
 
 async function syncedReplica(node: OwnRedis): Promise<boolean> {
