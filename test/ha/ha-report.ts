@@ -2,7 +2,7 @@ import { violations, type CountedInvariants } from '../chaos/chaos-run';
 import type { TimelineEntry } from '../chaos/chaos-system';
 import type { RedisMode } from './ha-deployment';
 import { describeMs, type Failover } from './ha-faults';
-import { HA_FAULT_KINDS, type HaFaultEvent, type HaFaultKind } from './ha-schedule';
+import { FAILOVER_BOUND_MS, HA_FAULT_KINDS, type HaFaultEvent } from './ha-schedule';
 
 /** What an HA run counted and timed. */
 export interface QueuePlacement {
@@ -36,18 +36,6 @@ export interface HaReport extends CountedInvariants {
   timeline: TimelineEntry[];
   logFiles: string[];
 }
-
-/**
- * How long the system may take to serve again after a fault ("within seconds"): the loss of a
- * RabbitMQ node or of the Redis primary, and the restart of a killed app (its start included).
- */
-export const FAILOVER_BOUND_MS: Record<HaFaultKind, number> = {
-  'kill-queue-leader': 15_000,
-  'kill-other-node': 15_000,
-  'kill-redis-primary': 15_000,
-  'kill-producer': 30_000,
-  'kill-consumer': 30_000,
-};
 
 /** Failures of the invariants, one line each; empty when the run passed. */
 export function haViolations(report: HaReport): string[] {

@@ -108,6 +108,9 @@ async function runUnderFaults(
       failovers.push(record);
       options.log(`    ${record.kind} ${record.target}: served again after ${describeMs(record.recoveredMs)}`);
     });
+    // Awaited later (the next fault, the end of the load); marked handled so a failure waits for that.
+    previous.catch(() => undefined);
+    repaired.catch(() => undefined);
     unrepaired.set(track(event.kind), repaired);
     repairs.push(repaired);
   }

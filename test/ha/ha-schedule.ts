@@ -16,6 +16,18 @@ export const HA_FAULT_KINDS: readonly HaFaultKind[] = [
   'kill-other-node',
 ];
 
+/**
+ * How long the system may take to serve again after a fault ("within seconds"): the loss of a
+ * RabbitMQ node or of the Redis primary, and the restart of a killed app (its start included).
+ */
+export const FAILOVER_BOUND_MS: Record<HaFaultKind, number> = {
+  'kill-queue-leader': 15_000,
+  'kill-other-node': 15_000,
+  'kill-redis-primary': 15_000,
+  'kill-producer': 30_000,
+  'kill-consumer': 30_000,
+};
+
 export interface HaFaultEvent {
   /** Milliseconds after the load starts (the earliest start: the previous fault's recovery may delay it). */
   atMs: number;
