@@ -57,21 +57,28 @@ export function haViolations(report: HaReport): string[] {
   return found;
 }
 
-/** The failovers of each kind: count and the slowest, e.g. `kill-queue-leader 2 (max 3.1 s)`. */
+/** `median 2.1 s, max 3.4 s` over the given times (`-` for none; a failover that never came counts as the max). */
+function spread(times: (number | undefined)[]): string {
+  if (times.length === 0) return '-';
+  if (times.some((ms) => ms === undefined)) return `max ${describeMs(undefined)}`;
+  const sorted = (times as number[]).slice().sort((a, b) => a - b);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  return sorted.length === 1 ? describeMs(median) : `median ${describeMs(median)}, max ${describeMs(sorted[sorted.length - 1])}`;
+}
+
+/** Per kind of fault: how often, and how long until the system served again (and its parts). */
 function failoverSummary(report: HaReport): string[] {
-  return HA_FAULT_KINDS.map((kind) => {
+  return HA_FAULT_KINDS.flatMap((kind) => {
     const ofKind = report.failovers.filter((failover) => failover.kind === kind);
-    const times = ofKind.map((failover) => describeMs(failover.recoveredMs));
-    const promoted = ofKind.flatMap((failover) => (failover.promotedMs === undefined ? [] : [describeMs(failover.promotedMs)]));
-    const parts = ofKind.flatMap((failover) =>
-      failover.producersMs === undefined && failover.consumersMs === undefined
-        ? []
-        : [`producers ${describeMs(failover.producersMs)} / consumers ${describeMs(failover.consumersMs)}`],
-    );
-    const repaired = ofKind.map((failover) => describeMs(failover.repairedMs));
-    return `  ${kind.padEnd(20)} ${ofKind.length}x  served again after ${times.join(', ') || '-'}${
-      parts.length > 0 ? ` (${parts.join(', ')})` : ''
-    }${promoted.length > 0 ? `; promoted after ${promoted.join(', ')}` : ''}; back in place after ${repaired.join(', ') || '-'}`;
+    const lines = [`  ${kind.padEnd(20)} ${ofKind.length}x  served again after ${spread(ofKind.map((f) => f.recoveredMs))}`];
+    if (ofKind.some((failover) => failover.producersMs !== undefined || failover.consumersMs !== undefined)) {
+      lines.push(`    producers ready after ${spread(ofKind.map((f) => f.producersMs))}`);
+      lines.push(`    consumers subscribed after ${spread(ofKind.map((f) => f.consumersMs))}`);
+    }
+    if (ofKind.some((failover) => failover.promotedMs !== undefined))
+      lines.push(`    replica promoted after ${spread(ofKind.map((f) => f.promotedMs))}`);
+    if (ofKind.length > 0) lines.push(`    killed process back in place after ${spread(ofKind.map((f) => f.repairedMs))}`);
+    return lines;
   });
 }
 
@@ -99,6 +106,12 @@ export function formatHaReport(report: HaReport): string {
   if (found.length > 0) {
     lines.push('violations:', ...found.map((line) => `  ${line}`));
     lines.push(`replay with: npm run chaos -- --ha --duration ${report.durationMs / 1000} --seed ${report.seed}`);
+    lines.push(
+      'failovers:',
+      ...report.failovers.map(
+        (f) => `  ${(f.atMs / 1000).toFixed(2).padStart(7)} s  ${f.kind} ${f.target}: served again after ${describeMs(f.recoveredMs)}`,
+      ),
+    );
     lines.push('timeline:', ...report.timeline.map((entry) => `  ${(entry.atMs / 1000).toFixed(2).padStart(7)} s  ${entry.what}`));
     lines.push('app logs:', ...report.logFiles.map((file) => `  ${file}`));
   }
