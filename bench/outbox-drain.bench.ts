@@ -31,12 +31,12 @@ interface DrainRun {
  * Writes the backlog through the library's own OutboxStore, as failed sends would, but not yet due
  * (stored "in the future"), so the running producer leaves it alone while it is being written.
  */
-async function fillOutbox(store: OutboxStore, notBefore: number): Promise<void> {
+async function fillOutbox(store: OutboxStore, dueInMs: number): Promise<void> {
   const pad = 'x'.repeat(PAYLOAD_PAD);
   for (let start = 0; start < BACKLOG; start += FILL_CONCURRENCY) {
     const writes: Promise<void>[] = [];
     for (let i = start; i < Math.min(BACKLOG, start + FILL_CONCURRENCY); i++) {
-      writes.push(store.store(toWireMessage(createEnvelope('bench.outbox', { i, pad }), randomUUID()), 'bench: broker refused', notBefore));
+      writes.push(store.store(toWireMessage(createEnvelope('bench.outbox', { i, pad }), randomUUID()), 'bench: broker refused', dueInMs));
     }
     await Promise.all(writes);
   }
@@ -45,7 +45,7 @@ async function fillOutbox(store: OutboxStore, notBefore: number): Promise<void> 
 async function projectRound(env: TestEnv, producer: BenchApp): Promise<DrainRun> {
   const settings = defaultSettings();
   const store = new OutboxStore(env.redis, settings.names.redisKeyPrefix);
-  await fillOutbox(store, Date.now() + 3_600_000);
+  await fillOutbox(store, 3_600_000);
   if ((await store.counts()).pending !== BACKLOG) throw new Error(`outbox holds ${(await store.counts()).pending}, not ${BACKLOG}`);
   const before = metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="published"}');
 

@@ -595,7 +595,7 @@ describe('operations', () => {
       });
       expect((await request(app.url('/admin/outbox'))).body).toEqual({ pending: 0, parked: 2 });
 
-      const all = await request(app.url('/admin/outbox/parked/retry'), { method: 'POST', json: {} });
+      const all = await request(app.url('/admin/outbox/parked/retry'), { method: 'POST', json: { all: true } });
       expect(all.status).toBe(200);
       expect(all.body).toEqual({ retried: 2 });
       await waitForProcessed(env, ids);
@@ -669,7 +669,7 @@ describe('operations', () => {
       const all = await request(healthy.url('/admin/dlq/move-back'), {
         method: 'POST',
         headers: { Authorization: `Bearer ${KEY_B}` },
-        json: {},
+        json: { all: true },
       });
       expect(all.status).toBe(200);
       expect([...all.body.moved].sort()).toEqual([ids[0], ids[2]].sort());

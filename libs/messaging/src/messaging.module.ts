@@ -20,7 +20,7 @@ import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
 import { MessagingMetrics } from './metrics';
 import { OutboxStore } from './outbox';
 import { ConfirmedPublisher, ReliablePublisher } from './publishing';
-import { createRedisClient, firstConnection } from './redis';
+import { createRedisClient, firstConnection, ReplicaAcks } from './redis';
 import { ReplayJob } from './replay';
 import { ApiKeyGuard } from './security';
 import { buildTopology } from './topology';
@@ -55,7 +55,8 @@ const publishingProviders: Provider[] = [
   {
     provide: OutboxStore,
     inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
-    useFactory: (redis: Redis, settings: MessagingSettings) => new OutboxStore(redis, settings.names.redisKeyPrefix),
+    useFactory: (redis: Redis, settings: MessagingSettings) =>
+      new OutboxStore(redis, settings.names.redisKeyPrefix, new ReplicaAcks(redis, settings.redis)),
   },
   ConfirmedPublisher,
   ReliablePublisher,

@@ -1,7 +1,11 @@
-import { ApiKeyGuard, DeadLetterQueue } from '@app/messaging';
-import { Body, Controller, DefaultValuePipe, Get, HttpCode, Param, ParseIntPipe, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiKeyGuard, DeadLetterQueue, listWindowOf, messageIdOf, selectionOf } from '@app/messaging';
+import { BadRequestException, Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 
-/** Operator routes for the DLQ: count, list with the failure headers, move back to the work queue. */
+/**
+ * Operator routes for the DLQ: count, list with the failure headers, move back to the work queue.
+ * Every input is checked before the broker is asked: a malformed limit or selection is a 400 saying
+ * what is wrong, and moving every dead letter back takes an explicit `{"all": true}`.
+ */
 @UseGuards(ApiKeyGuard)
 @Controller('admin/dlq')
 export class DeadLetterAdminController {
@@ -13,20 +17,21 @@ export class DeadLetterAdminController {
   }
 
   @Get('messages')
-  list(@Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number) {
-    return this.deadLetters.list(Math.min(Math.max(limit, 1), 1000));
+  list(@Query() query: Record<string, unknown>) {
+    // The DLQ is read from its head: there is no offset to skip to.
+    if (query?.offset !== undefined) throw new BadRequestException('"offset" is not supported here: the DLQ is listed from its head');
+    return this.deadLetters.list(listWindowOf(query).limit);
   }
 
   @Post('move-back')
   @HttpCode(200)
-  moveBack(@Body() body: { ids?: unknown } | undefined) {
-    const ids = Array.isArray(body?.ids) ? body.ids.filter((id): id is string => typeof id === 'string') : [];
-    return this.deadLetters.moveBack(ids);
+  moveBack(@Body() body: unknown) {
+    return this.deadLetters.moveBack(selectionOf(body));
   }
 
   @Post(':id/move-back')
   @HttpCode(200)
   moveBackOne(@Param('id') id: string) {
-    return this.deadLetters.moveBack([id]);
+    return this.deadLetters.moveBack({ ids: [messageIdOf(id)] });
   }
 }

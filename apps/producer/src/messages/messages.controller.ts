@@ -1,10 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { ApiKeyGuard, createEnvelope, MessageNotAcceptedError, messageIdForIdempotencyKey, ReliablePublisher } from '@app/messaging';
+import {
+  ApiKeyGuard,
+  createEnvelope,
+  InvalidMessageError,
+  MessageNotAcceptedError,
+  messageIdForIdempotencyKey,
+  ReliablePublisher,
+} from '@app/messaging';
 import {
   BadRequestException,
   Body,
   Controller,
   HttpCode,
+  PayloadTooLargeException,
   Post,
   Req,
   Res,
@@ -33,9 +41,13 @@ export class MessagesController {
   @HttpCode(202)
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'The same key always yields the same message id.' })
   @ApiResponse({ status: 202, type: SendMessageResponseDto })
-  @ApiResponse({ status: 400, description: 'Invalid body or header.' })
-  @ApiResponse({ status: 413, description: 'Body too large.' })
-  @ApiResponse({ status: 415, description: 'Body is not application/json.' })
+  @ApiResponse({
+    status: 400,
+    description:
+      'Invalid body or header: not UTF-8 JSON, a bad type, a payload that is not an object, nested deeper than MAX_PAYLOAD_DEPTH or holding a number out of range.',
+  })
+  @ApiResponse({ status: 413, description: 'Body over MAX_BODY_BYTES, or the message in its envelope over the broker limit.' })
+  @ApiResponse({ status: 415, description: 'Body is not application/json (or application/*+json), or its charset is not UTF-8.' })
   @ApiResponse({ status: 401, description: 'API keys are configured and none was given.' })
   @ApiResponse({ status: 429, description: 'Rate limit exceeded (counted per API key; per client address without keys); see Retry-After.' })
   @ApiResponse({ status: 503, description: 'Neither the broker nor the outbox can take the message; see Retry-After.' })
@@ -53,6 +65,9 @@ export class MessagesController {
       const status = await this.publisher.publish(createEnvelope(type, payload, id), { correlationId });
       return { id, status };
     } catch (error) {
+      // Refused before anything was sent or stored: the client's to fix, not to retry.
+      if (error instanceof InvalidMessageError)
+        throw error.tooLarge ? new PayloadTooLargeException(error.message) : new BadRequestException(error.message);
       if (!(error instanceof MessageNotAcceptedError)) throw error;
       reply.header('Retry-After', RETRY_AFTER_SECONDS);
       throw new ServiceUnavailableException('message not accepted: neither the broker nor the outbox is available; retry later');

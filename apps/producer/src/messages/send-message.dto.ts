@@ -4,7 +4,12 @@ export class SendMessageDto {
   @ApiProperty({ example: 'order.created', pattern: '^[a-zA-Z0-9._-]{1,128}$', description: 'Message type; also the routing key.' })
   type!: string;
 
-  @ApiProperty({ type: 'object', additionalProperties: true, example: { orderId: 42 }, description: 'Any JSON object.' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    example: { orderId: 42 },
+    description: 'Any JSON object, nested at most MAX_PAYLOAD_DEPTH (default 64) levels, numbers within the range of a double.',
+  })
   payload!: Record<string, unknown>;
 }
 

@@ -1,1 +1,4 @@
 export * from './messaging-settings';
+export * from './invalid-configuration.error';
+export * from './settings-consistency';
+export * from './settings-description';

@@ -1,10 +1,5 @@
-import {
-  describeSettings,
-  InvalidConfigurationError,
-  loadMessagingSettings,
-  maskUrlPassword,
-  messagingEnvSchema,
-} from './messaging-settings';
+import { InvalidConfigurationError } from './invalid-configuration.error';
+import { loadMessagingSettings, messagingEnvSchema } from './messaging-settings';
 
 function loadError(env: NodeJS.ProcessEnv): InvalidConfigurationError {
   try {
@@ -36,6 +31,7 @@ const NUMERIC: [string, number, number][] = [
   ['REDIS_REPLICA_ACK_TIMEOUT_MS', 10, 60_000],
   ['CONSUMER_TIMEOUT_MS', 5000, 7 * 86_400_000],
   ['MAX_BODY_BYTES', 1024, 16 * 1024 * 1024],
+  ['MAX_PAYLOAD_DEPTH', 1, 1000],
   ['OUTBOX_REPLAY_INTERVAL_MS', 50, 3_600_000],
   ['OUTBOX_REPLAY_BATCH_SIZE', 1, 10_000],
   ['OUTBOX_LEASE_MS', 1000, 3_600_000],
@@ -48,18 +44,30 @@ const NUMERIC: [string, number, number][] = [
   ['CONSUMER_RETRY_BASE_DELAY_MS', 10, 3_600_000],
   ['CONSUMER_RETRY_MAX_DELAY_MS', 10, 86_400_000],
   ['CONSUMER_DELIVERY_LIMIT', 2, 100_000],
-  ['IDEMPOTENCY_TTL_SECONDS', 60, 365 * 86_400],
+  ['IDEMPOTENCY_TTL_SECONDS', 60, 2 * 365 * 86_400],
   ['IDEMPOTENCY_LOCK_TTL_MS', 1000, 3_600_000],
   ['SHUTDOWN_TIMEOUT_MS', 0, 600_000],
   ['RATE_LIMIT_PER_MINUTE', 0, 10_000_000],
 ];
 
-/** Values that keep the cross-field checks satisfied while one bound is probed. */
+/** Values that keep the consistency rules (settings-consistency.ts) satisfied while one bound is probed. */
 const CROSS_FIELD_SAFE: Record<string, NodeJS.ProcessEnv> = {
+  PUBLISH_CONFIRM_TIMEOUT_MS: { OUTBOX_LEASE_MS: '3600000' },
+  REDIS_COMMAND_TIMEOUT_MS: { OUTBOX_LEASE_MS: '3600000', IDEMPOTENCY_LOCK_TTL_MS: '180000' },
+  PUBLISH_MAX_IN_FLIGHT: { OUTBOX_REPLAY_BATCH_SIZE: '1' },
+  PUBLISH_MAX_IN_FLIGHT_BYTES: { MAX_BODY_BYTES: '1024' },
+  RABBITMQ_MAX_MESSAGE_BYTES: { MAX_BODY_BYTES: '1024' },
+  MAX_BODY_BYTES: { RABBITMQ_MAX_MESSAGE_BYTES: String(32 * 1024 * 1024) },
+  OUTBOX_REPLAY_BATCH_SIZE: { PUBLISH_MAX_IN_FLIGHT: '10000' },
+  OUTBOX_LEASE_MS: { PUBLISH_CONFIRM_TIMEOUT_MS: '500', REDIS_COMMAND_TIMEOUT_MS: '250' },
   OUTBOX_BACKOFF_BASE_MS: { OUTBOX_BACKOFF_MAX_MS: '86400000' },
   OUTBOX_BACKOFF_MAX_MS: { OUTBOX_BACKOFF_BASE_MS: '10' },
+  OUTBOX_MAX_AGE_MS: { IDEMPOTENCY_TTL_SECONDS: String(2 * 365 * 86_400) },
   CONSUMER_RETRY_BASE_DELAY_MS: { CONSUMER_RETRY_MAX_DELAY_MS: '86400000' },
   CONSUMER_RETRY_MAX_DELAY_MS: { CONSUMER_RETRY_BASE_DELAY_MS: '10' },
+  CONSUMER_TIMEOUT_MS: { IDEMPOTENCY_LOCK_TTL_MS: '4000' },
+  IDEMPOTENCY_TTL_SECONDS: { OUTBOX_MAX_AGE_MS: '1000', OUTBOX_BACKOFF_MAX_MS: '1000' },
+  IDEMPOTENCY_LOCK_TTL_MS: { REDIS_COMMAND_TIMEOUT_MS: '300', CONSUMER_TIMEOUT_MS: '7200000' },
 };
 
 describe('loadMessagingSettings', () => {
@@ -85,6 +93,8 @@ describe('loadMessagingSettings', () => {
         maxInFlight: 1000,
         maxInFlightBytes: 64 * 1024 * 1024,
         brokerMaxMessageBytes: 16 * 1024 * 1024,
+        maxPayloadDepth: 64,
+        maxMessageBytes: 16 * 1024 * 1024,
       },
       redis: { commandTimeoutMs: 1000, minReplicaAcks: 0, replicaAckTimeoutMs: 1000 },
       outbox: {
@@ -143,6 +153,7 @@ describe('loadMessagingSettings', () => {
       PUBLISH_CONFIRM_TIMEOUT_MS: '100',
       REDIS_COMMAND_TIMEOUT_MS: '200',
       MAX_BODY_BYTES: '2048',
+      MAX_PAYLOAD_DEPTH: '10',
       OUTBOX_REPLAY_INTERVAL_MS: '300',
       OUTBOX_REPLAY_BATCH_SIZE: '10',
       OUTBOX_LEASE_MS: '5000',
@@ -181,6 +192,8 @@ describe('loadMessagingSettings', () => {
         maxInFlight: 1000,
         maxInFlightBytes: 64 * 1024 * 1024,
         brokerMaxMessageBytes: 16 * 1024 * 1024,
+        maxPayloadDepth: 10,
+        maxMessageBytes: 16 * 1024 * 1024,
       },
       redis: { commandTimeoutMs: 200, minReplicaAcks: 0, replicaAckTimeoutMs: 1000 },
       outbox: {
@@ -340,105 +353,11 @@ describe('loadMessagingSettings', () => {
     });
   });
 
-  describe('cross-field checks', () => {
-    it('rejects OUTBOX_BACKOFF_MAX_MS below OUTBOX_BACKOFF_BASE_MS, naming the max', () => {
-      const error = loadError({ OUTBOX_BACKOFF_BASE_MS: '1000', OUTBOX_BACKOFF_MAX_MS: '999' });
-      expect(error.variable).toBe('OUTBOX_BACKOFF_MAX_MS');
-      expect(error.message).toBe('Invalid configuration: OUTBOX_BACKOFF_MAX_MS must not be below OUTBOX_BACKOFF_BASE_MS');
-    });
-
-    it('rejects a base above the default max', () => {
-      expect(loadError({ OUTBOX_BACKOFF_BASE_MS: '60001' }).variable).toBe('OUTBOX_BACKOFF_MAX_MS');
-    });
-
-    it('accepts OUTBOX_BACKOFF_MAX_MS equal to the base', () => {
-      expect(loadMessagingSettings({ OUTBOX_BACKOFF_BASE_MS: '1000', OUTBOX_BACKOFF_MAX_MS: '1000' }).outbox.backoffMaxMs).toBe(1000);
-    });
-
-    it('rejects CONSUMER_RETRY_MAX_DELAY_MS below CONSUMER_RETRY_BASE_DELAY_MS', () => {
-      const error = loadError({ CONSUMER_RETRY_BASE_DELAY_MS: '5000', CONSUMER_RETRY_MAX_DELAY_MS: '4999' });
-      expect(error.variable).toBe('CONSUMER_RETRY_MAX_DELAY_MS');
-      expect(error.message).toContain('CONSUMER_RETRY_BASE_DELAY_MS');
-    });
-  });
-
   it('InvalidConfigurationError has its name and variable', () => {
     const error = new InvalidConfigurationError('X', 'is bad');
     expect(error).toBeInstanceOf(Error);
     expect(error.name).toBe('InvalidConfigurationError');
     expect(error.variable).toBe('X');
     expect(error.message).toBe('Invalid configuration: X is bad');
-  });
-});
-
-describe('maskUrlPassword', () => {
-  it.each([
-    ['amqp://guest:guest@localhost:5672', 'amqp://guest:***@localhost:5672'],
-    ['amqps://user:s3cr3t-Pa55@rabbit:5671/vhost', 'amqps://user:***@rabbit:5671/vhost'],
-    ['redis://:hunter2@redis:6379/0', 'redis://:***@redis:6379/0'],
-    ['rediss://default:p%40ss%2Fword@redis:6380', 'rediss://default:***@redis:6380'],
-    ['rediss://acl-user:p@ss:w@rd@127.0.0.1:6380/4', 'rediss://acl-user:***@127.0.0.1:6380/4'],
-    ['rediss://:only-a-password@redis:6380/0', 'rediss://:***@redis:6380/0'],
-    ['amqps://app:s3cret@rabbit:5671/vh?heartbeat=5', 'amqps://app:***@rabbit:5671/vh?heartbeat=5'],
-  ])('masks the password of %p', (url, masked) => {
-    expect(maskUrlPassword(url)).toBe(masked);
-  });
-
-  it.each(['amqp://localhost:5672', 'redis://user@redis:6379', 'redis://redis:6379/2'])('leaves %p without a password unchanged', (url) => {
-    expect(maskUrlPassword(url)).toBe(url);
-  });
-});
-
-describe('describeSettings', () => {
-  const rabbitSecret = 'rabbit-S3cret-pass';
-  const rabbitSecret2 = 'second-rabbit-secret';
-  const redisSecret = 'redis-S3cret-pass';
-  const apiKey1 = 'api-key-0000-1111-2222';
-  const apiKey2 = 'api-key-3333-4444-5555';
-
-  const settings = loadMessagingSettings({
-    RABBITMQ_URL: `amqp://app:${rabbitSecret}@rabbit-1:5672,amqps://app:${rabbitSecret2}@rabbit-2:5671`,
-    REDIS_URL: `redis://default:${redisSecret}@redis:6379/1`,
-    API_KEYS: `${apiKey1},${apiKey2}`,
-  });
-
-  it('never contains a URL password or an API key', () => {
-    const serialized = JSON.stringify(describeSettings(settings));
-    for (const secret of [rabbitSecret, rabbitSecret2, redisSecret, apiKey1, apiKey2]) {
-      expect(serialized).not.toContain(secret);
-    }
-  });
-
-  it('keeps the hosts, the key count and the other settings', () => {
-    const described = describeSettings(settings);
-    expect(described.rabbitmqUrls).toEqual(['amqp://app:***@rabbit-1:5672', 'amqps://app:***@rabbit-2:5671']);
-    expect(described.redisUrl).toBe('redis://default:***@redis:6379/1');
-    expect(described.security).toEqual({ apiKeys: '2 configured', rateLimitPerMinute: 0 });
-    expect(described.outbox).toEqual(settings.outbox);
-    expect(described.names).toEqual(settings.names);
-  });
-
-  it('masks every node of a cluster list and a rediss:// URL of an ACL user, passwords with @ and : included', () => {
-    const secrets = ['n0de-1:p@ss', 'node-2-secret', 'n0de-3@secret', 'acl:p@ss-w0rd'];
-    const tls = loadMessagingSettings({
-      RABBITMQ_URL: `amqps://app:${secrets[0]}@rabbit-1:5671/vh,amqp://app:${secrets[1]}@rabbit-2:5672/vh, amqps://app:${secrets[2]}@rabbit-3/vh`,
-      REDIS_URL: `rediss://messaging-app:${secrets[3]}@redis.internal:6380/2`,
-    });
-    const described = describeSettings(tls);
-    expect(described.rabbitmqUrls).toEqual([
-      'amqps://app:***@rabbit-1:5671/vh',
-      'amqp://app:***@rabbit-2:5672/vh',
-      'amqps://app:***@rabbit-3/vh',
-    ]);
-    expect(described.redisUrl).toBe('rediss://messaging-app:***@redis.internal:6380/2');
-    const line = JSON.stringify({ settings: described });
-    for (const secret of secrets) expect(line).not.toContain(secret);
-    for (const part of ['p@ss', 'secret', 'w0rd']) expect(line).not.toContain(part);
-  });
-
-  it('does not modify the settings it describes', () => {
-    describeSettings(settings);
-    expect(settings.rabbitmqUrls[0]).toContain(rabbitSecret);
-    expect(settings.security.apiKeys).toEqual([apiKey1, apiKey2]);
   });
 });

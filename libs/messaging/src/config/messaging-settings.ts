@@ -1,60 +1,15 @@
 import { z } from 'zod';
+import { amqpUrls, int, name, redisUrl } from './env-values';
+import { InvalidConfigurationError } from './invalid-configuration.error';
+import { assertConsistentSettings } from './settings-consistency';
 
 /**
  * Every setting of the messaging system, read from the environment. Each entry names its variable,
  * its default and its bounds in one place, so an operator can read the whole surface here.
  */
-const AMQP_URL = /^amqps?:\/\/[^\s,]+$/;
-const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
-
-/**
- * A URL the drivers can parse (WHATWG rules), with a host and no `@` after it. Refused otherwise, so
- * that a password with an unencoded `/`, `?` or `#` stops the start with a line naming the variable,
- * instead of reaching a driver whose parse error would echo the whole URL, or being cut in two (part
- * taken as host and port, the rest, with the `@`, as path) and logged unmasked. Encode such
- * characters (%2F, %3F, %23).
- */
-function parsesWithHost(url: string): boolean {
-  try {
-    const parsed = new URL(url);
-    return parsed.hostname !== '' && !`${parsed.pathname}${parsed.search}${parsed.hash}`.includes('@');
-  } catch {
-    return false;
-  }
-}
-const NAME = /^[a-zA-Z0-9._:-]{1,200}$/;
-
-/** Only plain decimal digits count as a number: '', '  ', '0x10' and '1e3' are refused, not coerced. */
-const decimal = (value: unknown) => (typeof value === 'string' ? (/^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN) : value);
-
-const int = (def: number, min: number, max: number) =>
-  z
-    .preprocess(
-      decimal,
-      z
-        .number({ error: 'must be a whole number' })
-        .int('must be a whole number')
-        .min(min, `must be at least ${min}`)
-        .max(max, `must be at most ${max}`),
-    )
-    .default(def);
-
-const name = (def: string) => z.string().regex(NAME, 'must be 1-200 characters of a-z A-Z 0-9 . _ : -').default(def);
-
 export const messagingEnvSchema = z.object({
-  RABBITMQ_URL: z
-    .string()
-    .default('amqp://guest:guest@localhost:5672')
-    .transform((value) => value.split(',').map((url) => url.trim()))
-    .refine((urls) => urls.length > 0 && urls.every((url) => AMQP_URL.test(url) && parsesWithHost(url)), {
-      message: 'must be an amqp:// or amqps:// URL, or a comma-separated list of them (special characters in a password percent-encoded)',
-    }),
-  REDIS_URL: z
-    .string()
-    .default('redis://localhost:6379')
-    .refine((url) => REDIS_URL.test(url) && parsesWithHost(url), {
-      message: 'must be a redis:// or rediss:// URL (special characters in a password percent-encoded)',
-    }),
+  RABBITMQ_URL: amqpUrls('amqp://guest:guest@localhost:5672'),
+  REDIS_URL: redisUrl('redis://localhost:6379'),
   PRODUCER_PORT: int(3000, 1, 65535),
   CONSUMER_PORT: int(3001, 1, 65535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -85,6 +40,13 @@ export const messagingEnvSchema = z.object({
   REDIS_REPLICA_ACK_TIMEOUT_MS: int(1000, 10, 60_000),
   /** Largest accepted HTTP body. */
   MAX_BODY_BYTES: int(262_144, 1024, 16 * 1024 * 1024),
+  /**
+   * Deepest nesting of objects and arrays a payload may have (the payload object itself is level 1).
+   * Deeper payloads are refused before anything is published (400 on POST /messages). The ceiling
+   * keeps JSON encoding, and the consumer's handlers, far from the JavaScript stack limit (~4,000
+   * levels inside a request).
+   */
+  MAX_PAYLOAD_DEPTH: int(64, 1, 1000),
 
   OUTBOX_REPLAY_INTERVAL_MS: int(1000, 50, 3_600_000),
   OUTBOX_REPLAY_BATCH_SIZE: int(500, 1, 10_000),
@@ -113,8 +75,11 @@ export const messagingEnvSchema = z.object({
    * before that.
    */
   CONSUMER_TIMEOUT_MS: int(1_800_000, 5000, 7 * 86_400_000),
-  /** How long a processed id is remembered; a duplicate arriving later than this is processed again. */
-  IDEMPOTENCY_TTL_SECONDS: int(7 * 86_400, 60, 365 * 86_400),
+  /**
+   * How long a processed id is remembered; a duplicate arriving later than this is processed again.
+   * Up to two years, so that even the longest OUTBOX_MAX_AGE_MS (a year) has a window that covers it.
+   */
+  IDEMPOTENCY_TTL_SECONDS: int(7 * 86_400, 60, 2 * 365 * 86_400),
   /** How long one delivery holds an id while its handler runs (renewed while it runs). */
   IDEMPOTENCY_LOCK_TTL_MS: int(30_000, 1000, 3_600_000),
 
@@ -157,6 +122,12 @@ export interface MessagingSettings {
     maxInFlight: number;
     maxInFlightBytes: number;
     brokerMaxMessageBytes: number;
+    maxPayloadDepth: number;
+    /**
+     * Largest encoded envelope publish() accepts (derived): the smaller of RABBITMQ_MAX_MESSAGE_BYTES
+     * (the broker refuses more) and PUBLISH_MAX_IN_FLIGHT_BYTES (it could never enter the confirm window).
+     */
+    maxMessageBytes: number;
   };
   redis: { commandTimeoutMs: number; minReplicaAcks: number; replicaAckTimeoutMs: number };
   outbox: {
@@ -181,17 +152,11 @@ export interface MessagingSettings {
   security: { apiKeys: string[]; rateLimitPerMinute: number };
 }
 
-export class InvalidConfigurationError extends Error {
-  constructor(
-    readonly variable: string,
-    reason: string,
-  ) {
-    super(`Invalid configuration: ${variable} ${reason}`);
-    this.name = 'InvalidConfigurationError';
-  }
-}
-
-/** Parses and validates the environment; throws one error naming the first bad variable. */
+/**
+ * Parses and validates the environment, then checks that the settings do not contradict each other
+ * (settings-consistency.ts); throws one error naming the first bad variable (and, for a
+ * contradiction, the others involved).
+ */
 export function loadMessagingSettings(env: NodeJS.ProcessEnv = process.env): MessagingSettings {
   const input = Object.fromEntries(
     Object.keys(messagingEnvSchema.shape)
@@ -203,16 +168,12 @@ export function loadMessagingSettings(env: NodeJS.ProcessEnv = process.env): Mes
     const issue = result.error.issues[0];
     throw new InvalidConfigurationError(String(issue.path[0] ?? 'environment'), issue.message);
   }
-  return toSettings(result.data);
+  const settings = toSettings(result.data);
+  assertConsistentSettings(settings);
+  return settings;
 }
 
 function toSettings(env: MessagingEnv): MessagingSettings {
-  if (env.OUTBOX_BACKOFF_MAX_MS < env.OUTBOX_BACKOFF_BASE_MS) {
-    throw new InvalidConfigurationError('OUTBOX_BACKOFF_MAX_MS', 'must not be below OUTBOX_BACKOFF_BASE_MS');
-  }
-  if (env.CONSUMER_RETRY_MAX_DELAY_MS < env.CONSUMER_RETRY_BASE_DELAY_MS) {
-    throw new InvalidConfigurationError('CONSUMER_RETRY_MAX_DELAY_MS', 'must not be below CONSUMER_RETRY_BASE_DELAY_MS');
-  }
   return {
     rabbitmqUrls: env.RABBITMQ_URL,
     redisUrl: env.REDIS_URL,
@@ -233,6 +194,8 @@ function toSettings(env: MessagingEnv): MessagingSettings {
       maxInFlight: env.PUBLISH_MAX_IN_FLIGHT,
       maxInFlightBytes: env.PUBLISH_MAX_IN_FLIGHT_BYTES,
       brokerMaxMessageBytes: env.RABBITMQ_MAX_MESSAGE_BYTES,
+      maxPayloadDepth: env.MAX_PAYLOAD_DEPTH,
+      maxMessageBytes: Math.min(env.RABBITMQ_MAX_MESSAGE_BYTES, env.PUBLISH_MAX_IN_FLIGHT_BYTES),
     },
     redis: {
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
@@ -260,20 +223,6 @@ function toSettings(env: MessagingEnv): MessagingSettings {
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     security: { apiKeys: env.API_KEYS, rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE },
   };
-}
-
-/** The settings with every secret (URL passwords, API keys) masked, for the startup log line. */
-export function describeSettings(settings: MessagingSettings): Record<string, unknown> {
-  return {
-    ...settings,
-    rabbitmqUrls: settings.rabbitmqUrls.map(maskUrlPassword),
-    redisUrl: maskUrlPassword(settings.redisUrl),
-    security: { apiKeys: `${settings.security.apiKeys.length} configured`, rateLimitPerMinute: settings.security.rateLimitPerMinute },
-  };
-}
-
-export function maskUrlPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/?#]*@/i, '$1***@');
 }
 
 /**

@@ -2,7 +2,7 @@ import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import type { ConfirmChannel, GetMessage, Options } from 'amqplib';
 import type { MessagingSettings } from '../config';
-import { HEADERS } from '../envelope';
+import { HEADERS, type MessageSelection } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 
 export interface DeadLetter {
@@ -56,9 +56,13 @@ export class DeadLetterQueue {
     });
   }
 
-  /** Moves the messages with the given ids (or all when none are given) back to the work queue. */
-  async moveBack(ids?: string[]): Promise<{ moved: string[] }> {
-    const wanted = ids && ids.length > 0 ? new Set(ids) : undefined;
+  /**
+   * Moves the selected dead letters back to the work queue: those with the given ids, or every one
+   * only for `{ all: true }`. An empty list moves nothing (and opens no channel).
+   */
+  async moveBack(selection: MessageSelection): Promise<{ moved: string[] }> {
+    const wanted = 'all' in selection ? undefined : new Set(selection.ids);
+    if (wanted?.size === 0) return { moved: [] };
     return this.withChannel(async (channel) => {
       const moved: string[] = [];
       const total = (await channel.checkQueue(this.settings.names.deadLetterQueue)).messageCount;

@@ -1,20 +1,4 @@
-import { correlationIdOfDelivery, HEADERS, publishProperties, toWireMessage } from './amqp-properties';
-import { createEnvelope } from './message-envelope';
-
-describe('toWireMessage', () => {
-  it('carries id, type, the JSON body and the correlation id', () => {
-    const envelope = createEnvelope('order.created', { n: 1 }, 'id-1', new Date('2024-01-01T00:00:00Z'));
-    const wire = toWireMessage(envelope, 'corr-1');
-    expect(wire.id).toBe('id-1');
-    expect(wire.type).toBe('order.created');
-    expect(wire.correlationId).toBe('corr-1');
-    expect(JSON.parse(wire.body.toString('utf8'))).toEqual(envelope);
-  });
-
-  it('leaves the correlation id undefined when none is given', () => {
-    expect(toWireMessage(createEnvelope('t', {})).correlationId).toBeUndefined();
-  });
-});
+import { correlationIdOfDelivery, HEADERS, publishProperties } from './amqp-properties';
 
 describe('publishProperties', () => {
   const body = Buffer.from('{}');

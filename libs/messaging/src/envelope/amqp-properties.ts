@@ -1,5 +1,5 @@
 import type { MessageProperties, Options } from 'amqplib';
-import type { MessageEnvelope } from './message-envelope';
+import type { WireMessage } from './wire-message';
 
 /** AMQP header names this system writes. */
 export const HEADERS = {
@@ -13,17 +13,6 @@ export const HEADERS = {
   failedAttempts: 'x-failed-attempts',
   firstFailedAt: 'x-first-failed-at',
 } as const;
-
-export interface WireMessage {
-  id: string;
-  type: string;
-  body: Buffer;
-  correlationId?: string;
-}
-
-export function toWireMessage(envelope: MessageEnvelope, correlationId?: string): WireMessage {
-  return { id: envelope.id, type: envelope.type, body: Buffer.from(JSON.stringify(envelope)), correlationId };
-}
 
 /** The properties every message carries on the wire (the contract's list). */
 export function publishProperties(message: WireMessage, occurredAtMs = Date.now()): Options.Publish {

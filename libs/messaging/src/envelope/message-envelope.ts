@@ -4,6 +4,9 @@ import { randomUUID } from 'node:crypto';
 export const CURRENT_SCHEMA_VERSION = 1;
 export const SUPPORTED_SCHEMA_VERSIONS: readonly number[] = [1];
 
+/** A message id is 1 to this many characters (the consumer dead-letters a longer one as invalid). */
+export const MESSAGE_ID_MAX_LENGTH = 200;
+
 /** `type` doubles as the topic routing key, so AMQP wildcards (`*`, `#`) are not allowed in it. */
 export const MESSAGE_TYPE_PATTERN = /^[a-zA-Z0-9._-]{1,128}$/;
 
@@ -43,7 +46,7 @@ export class InvalidEnvelopeError extends Error {
 export function assertEnvelope(body: unknown): MessageEnvelope {
   if (!isPlainObject(body)) throw new InvalidEnvelopeError('body is not a JSON object');
   const { id, type, occurredAt, schemaVersion, payload } = body;
-  if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
+  if (typeof id !== 'string' || id.length === 0 || id.length > MESSAGE_ID_MAX_LENGTH) {
     throw new InvalidEnvelopeError('envelope has no valid id');
   }
   if (typeof schemaVersion !== 'number' || !SUPPORTED_SCHEMA_VERSIONS.includes(schemaVersion)) {

@@ -3,7 +3,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 export type AcceptedStatus = 'published' | 'pending';
 export type ConsumeResult = 'processed' | 'duplicate' | 'retried' | 'dead_lettered';
-export type ReplayResult = 'published' | 'failed' | 'parked';
+/** failed: a nack or return, counted towards parking; deferred: an infrastructure failure, rescheduled without counting. */
+export type ReplayResult = 'published' | 'failed' | 'deferred' | 'parked';
 
 /** Every metric of the messaging rooms, on one registry that `GET /metrics` renders. */
 @Injectable()
@@ -28,6 +29,32 @@ export class MessagingMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly publishFailures = new Counter({
+    name: 'messaging_publish_failures_total',
+    help: 'Sends to the broker that did not end in a confirm, by kind (not-connected, blocked, backpressure, timeout, channel-closed, nacked, returned, unpublishable).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly publishInFlight = new Gauge({
+    name: 'messaging_publish_in_flight',
+    help: 'Publishes sent on the publisher channel and not yet confirmed by the broker (timed-out ones included), bounded by PUBLISH_MAX_IN_FLIGHT.',
+    registers: [this.registry],
+  });
+  readonly publishInFlightBytes = new Gauge({
+    name: 'messaging_publish_in_flight_bytes',
+    help: 'Body bytes of those publishes, bounded by PUBLISH_MAX_IN_FLIGHT_BYTES.',
+    registers: [this.registry],
+  });
+  readonly lateConfirms = new Counter({
+    name: 'messaging_publish_late_confirms_total',
+    help: 'Confirms that came after their publish had timed out; the outbox copy is then removed.',
+    registers: [this.registry],
+  });
+  readonly brokerBlocked = new Gauge({
+    name: 'messaging_broker_blocked',
+    help: '1 while the broker blocks the publishing connection (a memory or disk alarm), else 0.',
+    registers: [this.registry],
+  });
   readonly outboxPending = new Gauge({
     name: 'messaging_outbox_pending',
     help: 'Messages waiting in the outbox for replay.',
@@ -40,7 +67,7 @@ export class MessagingMetrics {
   });
   readonly replays = new Counter({
     name: 'messaging_replays_total',
-    help: 'Outbox replays, by result.',
+    help: 'Outbox replays, by result (published; failed: nack or return, counted towards parking; deferred: broker state, not counted; parked).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

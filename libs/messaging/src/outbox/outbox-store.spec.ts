@@ -1,12 +1,18 @@
 import Redis from 'ioredis';
 import { reserveRedisDatabase } from '../../../../test/support/test-env';
+import { waitFor } from '../../../../test/support/wait-for';
 import type { WireMessage } from '../envelope';
 import { OutboxStore } from './outbox-store';
 
-/** Runs against the real Redis, in a database reserved for this suite (test/support/test-env.ts), flushed before each test. */
+/**
+ * Runs against the real Redis, in a database reserved for this suite (test/support/test-env.ts),
+ * flushed before each test. The store keeps time by the Redis server's clock, so the times asserted
+ * here are read from the server (TIME) around each call. recordFailures has its own spec.
+ */
 const PREFIX = 'test';
 const LEASE = 30_000;
 const LIMITS = { maxAttempts: 3, maxAgeMs: 60_000 };
+const HOUR = 3_600_000;
 const T0 = 1_700_000_000_000;
 
 let redis: Redis;
@@ -17,6 +23,20 @@ let store: OutboxStore;
 function message(id: string, correlationId?: string): WireMessage {
   return { id, type: 'order.created', body: Buffer.from(JSON.stringify({ id, payload: { n: id } })), correlationId };
 }
+
+async function serverNow(client: Redis = redis): Promise<number> {
+  const [seconds, micros] = await client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** Runs `action` and returns the server's time just before and just after it. */
+async function bracketed(action: () => Promise<unknown>): Promise<{ before: number; after: number }> {
+  const before = await serverNow();
+  await action();
+  return { before, after: await serverNow() };
+}
+
+const dueAt = async (id: string) => Number(await redis.zscore('test:{outbox}:due', id));
 
 beforeAll(async () => {
   const reserved = await reserveRedisDatabase('outbox-store');
@@ -30,48 +50,61 @@ beforeEach(async () => {
   store = new OutboxStore(redis, PREFIX);
 });
 
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
 afterAll(async () => {
   await releaseDb?.();
 });
 
 describe('OutboxStore.store', () => {
   it('keeps the first write of an id, and its attempt count', async () => {
-    await store.store(message('m-1', 'corr-1'), 'confirm timeout', T0);
-    await store.recordFailures([{ id: 'm-1', nextAttemptAt: T0, error: 'broker down' }], LIMITS, T0);
+    await store.store(message('m-1', 'corr-1'), 'confirm timeout');
+    await store.recordFailures([{ id: 'm-1', delayMs: 0, counts: true, error: 'nacked' }], LIMITS);
+    const [first] = await store.list('pending');
 
-    await store.store({ ...message('m-1'), body: Buffer.from('second body'), type: 'other.type' }, 'again', T0 + 5);
+    await store.store({ ...message('m-1'), body: Buffer.from('second body'), type: 'other.type' }, 'again');
 
-    const [entry] = await store.claimDue(10, LEASE, T0 + 10);
-    expect(entry.id).toBe('m-1');
-    expect(entry.attempts).toBe(1);
-    expect(entry.type).toBe('order.created');
+    const [entry] = await store.claimDue(10, LEASE);
+    expect(entry).toMatchObject({ id: 'm-1', attempts: 1, type: 'order.created', correlationId: 'corr-1', storedAt: first.storedAt });
     expect(entry.body.toString()).toBe(message('m-1').body.toString());
-    expect(entry.correlationId).toBe('corr-1');
-    expect(entry.storedAt).toBe(T0);
     expect(await store.counts()).toEqual({ pending: 1, parked: 0 });
   });
 
-  it('puts the message in line immediately, keyed in the {outbox} slot', async () => {
-    await store.store(message('m-1'), 'nack', T0);
-    expect(await redis.zscore('test:{outbox}:due', 'm-1')).toBe(String(T0));
+  it('stamps the message with the server clock and puts it in line at once, keyed in the {outbox} slot', async () => {
+    const { before, after } = await bracketed(() => store.store(message('m-1'), 'nack'));
+    const [entry] = await store.list('pending');
+    expect(entry.storedAt).toBeGreaterThanOrEqual(before);
+    expect(entry.storedAt).toBeLessThanOrEqual(after);
+    expect(await dueAt('m-1')).toBe(entry.storedAt);
     expect(await redis.hget('test:{outbox}:record:m-1', 'lastError')).toBe('nack');
+  });
+
+  it('can store a message due later, by the server clock', async () => {
+    const { before, after } = await bracketed(() => store.store(message('m-1'), 'x', HOUR));
+    expect(await dueAt('m-1')).toBeGreaterThanOrEqual(before + HOUR);
+    expect(await dueAt('m-1')).toBeLessThanOrEqual(after + HOUR);
+    expect(await store.claimDue(10, LEASE)).toEqual([]);
   });
 });
 
 describe('OutboxStore.claimDue', () => {
-  it('returns due entries with body, type, correlation id, storedAt, attempts and last error', async () => {
-    await store.store(message('m-1', 'corr-1'), 'confirm timeout', T0);
-    await store.store(message('m-2'), 'nack', T0 + 1);
+  it('returns due entries with body, type, correlation id, storedAt, attempts, deferrals and last error', async () => {
+    await store.store(message('m-1', 'corr-1'), 'confirm timeout');
+    await store.store(message('m-2'), 'nack');
+    const stored = await store.list('pending');
 
-    const entries = await store.claimDue(10, LEASE, T0 + 100);
+    const entries = await store.claimDue(10, LEASE);
     expect(entries).toEqual([
       {
         id: 'm-1',
         type: 'order.created',
         body: message('m-1').body,
         correlationId: 'corr-1',
-        storedAt: T0,
+        storedAt: stored[0].storedAt,
         attempts: 0,
+        deferrals: 0,
         lastError: 'confirm timeout',
       },
       {
@@ -79,180 +112,153 @@ describe('OutboxStore.claimDue', () => {
         type: 'order.created',
         body: message('m-2').body,
         correlationId: undefined,
-        storedAt: T0 + 1,
+        storedAt: stored[1].storedAt,
         attempts: 0,
+        deferrals: 0,
         lastError: 'nack',
       },
     ]);
   });
 
-  it('does not return entries that are not due yet', async () => {
-    await store.store(message('m-1'), 'x', T0 + 1000);
-    expect(await store.claimDue(10, LEASE, T0)).toEqual([]);
-    expect((await store.claimDue(10, LEASE, T0 + 1000)).map((e) => e.id)).toEqual(['m-1']);
-  });
+  it('hides claimed entries until the end of the lease, by the server clock', async () => {
+    await store.store(message('m-1'), 'x');
+    await store.store(message('m-2'), 'x');
 
-  it('hides claimed entries for the lease, and hands them out again after it', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    await store.store(message('m-2'), 'x', T0);
-
-    expect(await store.claimDue(10, LEASE, T0)).toHaveLength(2);
-    expect(await store.claimDue(10, LEASE, T0 + 1)).toEqual([]);
-    expect(await store.claimDue(10, LEASE, T0 + LEASE - 1)).toEqual([]);
-
-    const again = await store.claimDue(10, LEASE, T0 + LEASE + 1);
-    expect(again.map((e) => e.id).sort()).toEqual(['m-1', 'm-2']);
+    const { before, after } = await bracketed(async () => expect(await store.claimDue(10, LEASE)).toHaveLength(2));
+    for (const id of ['m-1', 'm-2']) {
+      expect(await dueAt(id)).toBeGreaterThanOrEqual(before + LEASE);
+      expect(await dueAt(id)).toBeLessThanOrEqual(after + LEASE);
+    }
+    expect(await store.claimDue(10, LEASE)).toEqual([]);
     expect(await store.counts()).toEqual({ pending: 2, parked: 0 });
   });
 
+  it('hands a claimed entry out again once its lease is over', async () => {
+    await store.store(message('m-1'), 'x');
+    const claimedAt = await serverNow();
+    expect(await store.claimDue(10, 300)).toHaveLength(1);
+    const again = await waitFor(
+      async () => {
+        const claimed = await store.claimDue(10, 300);
+        return claimed.length > 0 && claimed;
+      },
+      { timeoutMs: 5000, description: 'the lease to end' },
+    );
+    expect(again.map((e) => e.id)).toEqual(['m-1']);
+    expect(await serverNow()).toBeGreaterThanOrEqual(claimedAt + 300);
+  });
+
   it('claims at most `limit`, oldest due first', async () => {
-    for (let i = 0; i < 5; i++) await store.store(message(`m-${i}`), 'x', T0 + i);
-    expect((await store.claimDue(2, LEASE, T0 + 10)).map((e) => e.id)).toEqual(['m-0', 'm-1']);
-    expect((await store.claimDue(2, LEASE, T0 + 10)).map((e) => e.id)).toEqual(['m-2', 'm-3']);
-    expect((await store.claimDue(2, LEASE, T0 + 10)).map((e) => e.id)).toEqual(['m-4']);
+    for (let i = 0; i < 5; i++) await store.store(message(`m-${i}`), 'x');
+    expect((await store.claimDue(2, LEASE)).map((e) => e.id)).toEqual(['m-0', 'm-1']);
+    expect((await store.claimDue(2, LEASE)).map((e) => e.id)).toEqual(['m-2', 'm-3']);
+    expect((await store.claimDue(2, LEASE)).map((e) => e.id)).toEqual(['m-4']);
   });
 
   it('drops a due id whose record is gone instead of returning it', async () => {
-    await store.store(message('m-1'), 'x', T0);
+    await store.store(message('m-1'), 'x');
     await redis.del('test:{outbox}:record:m-1');
-    expect(await store.claimDue(10, LEASE, T0)).toEqual([]);
+    expect(await store.claimDue(10, LEASE)).toEqual([]);
     expect(await store.counts()).toEqual({ pending: 0, parked: 0 });
   });
 
   it('never hands one id to two of 50 concurrent claimers while the lease holds', async () => {
     const ids = Array.from({ length: 200 }, (_, i) => `c-${i}`);
-    await Promise.all(ids.map((id, i) => store.store(message(id), 'x', T0 + i)));
+    await Promise.all(ids.map((id) => store.store(message(id), 'x')));
 
     // A second connection as well, so the claims really interleave on the server.
     const other = new Redis(redisUrl);
     try {
       const otherStore = new OutboxStore(other, PREFIX);
-      const now = T0 + 1000;
-      const batches = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? store : otherStore).claimDue(7, LEASE, now)));
+      const batches = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? store : otherStore).claimDue(7, LEASE)));
       const claimed = batches.flat().map((e) => e.id);
       expect(claimed).toHaveLength(200);
       expect(new Set(claimed).size).toBe(200);
       expect(new Set(claimed)).toEqual(new Set(ids));
-      expect(await store.claimDue(500, LEASE, now + 1)).toEqual([]);
+      expect(await store.claimDue(500, LEASE)).toEqual([]);
     } finally {
       await other.quit();
     }
   });
 });
 
+describe('producers whose clocks are skewed (only the Redis server clock counts)', () => {
+  const skew = (ms: number) => {
+    const realNow = Date.now.bind(Date);
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + ms);
+  };
+
+  it('a producer an hour behind takes a lease that the others respect', async () => {
+    await store.store(message('m-1'), 'x');
+    skew(-HOUR);
+    const skewed = new OutboxStore(redis, PREFIX);
+    expect(await skewed.claimDue(10, LEASE)).toHaveLength(1);
+    jest.restoreAllMocks();
+    expect(await store.claimDue(10, LEASE)).toEqual([]);
+  });
+
+  it('a producer an hour ahead neither steals a leased message nor stores one due an hour late', async () => {
+    await store.store(message('leased'), 'x');
+    expect(await store.claimDue(10, LEASE)).toHaveLength(1);
+    skew(HOUR);
+    const skewed = new OutboxStore(redis, PREFIX);
+    expect(await skewed.claimDue(10, LEASE)).toEqual([]);
+    await skewed.store(message('fresh'), 'x');
+    jest.restoreAllMocks();
+    expect((await store.claimDue(10, LEASE)).map((e) => e.id)).toEqual(['fresh']);
+  });
+
+  it('a producer an hour ahead does not park a fresh message by age, and dates what it stores by the server', async () => {
+    skew(HOUR);
+    const skewed = new OutboxStore(redis, PREFIX);
+    const { before, after } = await bracketed(() => skewed.store(message('m-1'), 'x'));
+    const parked = await skewed.recordFailures([{ id: 'm-1', delayMs: 0, counts: true, error: 'nacked' }], LIMITS);
+    expect(parked).toBe(0);
+    const [entry] = await skewed.list('pending');
+    expect(entry).toMatchObject({ id: 'm-1', attempts: 1 });
+    expect(entry.storedAt).toBeGreaterThanOrEqual(before);
+    expect(entry.storedAt).toBeLessThanOrEqual(after);
+  });
+});
+
 describe('OutboxStore.remove', () => {
   it('deletes records and their place in line', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    await store.store(message('m-2'), 'x', T0);
+    await store.store(message('m-1'), 'x');
+    await store.store(message('m-2'), 'x');
     await store.remove(['m-1']);
 
     expect(await redis.exists('test:{outbox}:record:m-1')).toBe(0);
     expect(await store.counts()).toEqual({ pending: 1, parked: 0 });
-    expect((await store.claimDue(10, LEASE, T0 + LEASE * 10)).map((e) => e.id)).toEqual(['m-2']);
+    expect((await store.claimDue(10, LEASE)).map((e) => e.id)).toEqual(['m-2']);
   });
 
   it('accepts an empty list and unknown ids', async () => {
-    await store.store(message('m-1'), 'x', T0);
+    await store.store(message('m-1'), 'x');
     await store.remove([]);
     await store.remove(['nope']);
     expect(await store.counts()).toEqual({ pending: 1, parked: 0 });
   });
 
   it('lets the same id be stored again afterwards', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    await store.recordFailures([{ id: 'm-1', nextAttemptAt: T0, error: 'e' }], LIMITS, T0);
+    await store.store(message('m-1'), 'x');
+    await store.recordFailures([{ id: 'm-1', delayMs: 0, counts: true, error: 'e' }], LIMITS);
     await store.remove(['m-1']);
-    await store.store(message('m-1'), 'y', T0 + 5);
-    const [entry] = await store.claimDue(10, LEASE, T0 + 5);
-    expect(entry).toMatchObject({ id: 'm-1', attempts: 0, storedAt: T0 + 5, lastError: 'y' });
-  });
-});
-
-describe('OutboxStore.recordFailures', () => {
-  it('reschedules: not due before nextAttemptAt, due from it, with attempts and last error updated', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    await store.claimDue(10, LEASE, T0);
-
-    const parked = await store.recordFailures([{ id: 'm-1', nextAttemptAt: T0 + 5000, error: 'nack from broker' }], LIMITS, T0 + 10);
-    expect(parked).toBe(0);
-
-    expect(await store.claimDue(10, LEASE, T0 + 4999)).toEqual([]);
-    const [entry] = await store.claimDue(10, LEASE, T0 + 5000);
-    expect(entry).toMatchObject({ id: 'm-1', attempts: 1, lastError: 'nack from broker' });
-  });
-
-  it('reschedules earlier than a running lease', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    await store.claimDue(10, LEASE, T0);
-    await store.recordFailures([{ id: 'm-1', nextAttemptAt: T0 + 100, error: 'e' }], LIMITS, T0 + 10);
-    expect(await store.claimDue(10, LEASE, T0 + 100)).toHaveLength(1);
-  });
-
-  it('counts attempts and parks at maxAttempts', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    const fail = (now: number) => store.recordFailures([{ id: 'm-1', nextAttemptAt: now, error: `fail at ${now}` }], LIMITS, now);
-
-    expect(await fail(T0 + 1)).toBe(0);
-    expect(await fail(T0 + 2)).toBe(0);
-    expect(await store.counts()).toEqual({ pending: 1, parked: 0 });
-    expect(await fail(T0 + 3)).toBe(1);
-
-    expect(await store.counts()).toEqual({ pending: 0, parked: 1 });
-    expect(await store.claimDue(10, LEASE, T0 + 10 * LEASE)).toEqual([]);
-    const [parked] = await store.list('parked');
-    expect(parked).toMatchObject({ id: 'm-1', attempts: 3, lastError: `fail at ${T0 + 3}` });
-    expect(await redis.zscore('test:{outbox}:parked', 'm-1')).toBe(String(T0 + 3));
-  });
-
-  it('parks a message older than maxAge on its first failure', async () => {
-    await store.store(message('old'), 'x', T0);
-    await store.store(message('young'), 'x', T0 + 30_000);
-    const now = T0 + LIMITS.maxAgeMs;
-    const parked = await store.recordFailures(
-      [
-        { id: 'old', nextAttemptAt: now + 1000, error: 'e' },
-        { id: 'young', nextAttemptAt: now + 1000, error: 'e' },
-      ],
-      LIMITS,
-      now,
-    );
-    expect(parked).toBe(1);
-    expect((await store.list('parked')).map((e) => e.id)).toEqual(['old']);
-    expect((await store.list('pending')).map((e) => e.id)).toEqual(['young']);
-  });
-
-  it('does not park just below maxAge', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    expect(await store.recordFailures([{ id: 'm-1', nextAttemptAt: T0, error: 'e' }], LIMITS, T0 + LIMITS.maxAgeMs - 1)).toBe(0);
-  });
-
-  it('truncates the stored error to 500 characters', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    await store.recordFailures([{ id: 'm-1', nextAttemptAt: T0, error: 'e'.repeat(2000) }], LIMITS, T0);
-    const [entry] = await store.list('pending');
-    expect(entry.lastError).toHaveLength(500);
-  });
-
-  it('ignores failures of ids that were removed meanwhile, and an empty list', async () => {
-    await store.store(message('m-1'), 'x', T0);
-    await store.remove(['m-1']);
-    expect(await store.recordFailures([{ id: 'm-1', nextAttemptAt: T0, error: 'e' }], LIMITS, T0)).toBe(0);
-    expect(await store.recordFailures([], LIMITS, T0)).toBe(0);
-    expect(await store.counts()).toEqual({ pending: 0, parked: 0 });
-    expect(await redis.exists('test:{outbox}:record:m-1')).toBe(0);
+    await store.store(message('m-1'), 'y');
+    const [entry] = await store.claimDue(10, LEASE);
+    expect(entry).toMatchObject({ id: 'm-1', attempts: 0, lastError: 'y' });
   });
 });
 
 describe('OutboxStore.counts and list', () => {
   it('counts pending and parked', async () => {
     expect(await store.counts()).toEqual({ pending: 0, parked: 0 });
-    for (const id of ['a', 'b', 'c']) await store.store(message(id), 'x', T0);
-    await store.recordFailures([{ id: 'b', nextAttemptAt: T0, error: 'e' }], { maxAttempts: 1, maxAgeMs: 60_000 }, T0);
+    for (const id of ['a', 'b', 'c']) await store.store(message(id), 'x');
+    await store.recordFailures([{ id: 'b', delayMs: 0, counts: true, error: 'e' }], { maxAttempts: 1, maxAgeMs: 60_000 });
     expect(await store.counts()).toEqual({ pending: 2, parked: 1 });
   });
 
   it('lists pending messages oldest first, with limit and offset', async () => {
-    for (let i = 0; i < 5; i++) await store.store(message(`m-${i}`, `corr-${i}`), `reason-${i}`, T0 + i);
+    for (let i = 0; i < 5; i++) await store.store(message(`m-${i}`, `corr-${i}`), `reason-${i}`, i);
     const all = await store.list('pending');
     expect(all.map((e) => e.id)).toEqual(['m-0', 'm-1', 'm-2', 'm-3', 'm-4']);
     expect(all[2]).toEqual({
@@ -260,8 +266,9 @@ describe('OutboxStore.counts and list', () => {
       type: 'order.created',
       body: message('m-2').body,
       correlationId: 'corr-2',
-      storedAt: T0 + 2,
+      storedAt: expect.any(Number),
       attempts: 0,
+      deferrals: 0,
       lastError: 'reason-2',
     });
     expect((await store.list('pending', 2, 1)).map((e) => e.id)).toEqual(['m-1', 'm-2']);
@@ -270,10 +277,13 @@ describe('OutboxStore.counts and list', () => {
   });
 
   it('lists parked messages in the order they were parked', async () => {
-    for (const id of ['a', 'b', 'c']) await store.store(message(id), 'x', T0);
+    for (const id of ['a', 'b', 'c']) await store.store(message(id), 'x');
     const once = { maxAttempts: 1, maxAgeMs: 60_000 };
-    await store.recordFailures([{ id: 'c', nextAttemptAt: T0, error: 'e' }], once, T0 + 1);
-    await store.recordFailures([{ id: 'a', nextAttemptAt: T0, error: 'e' }], once, T0 + 2);
+    await store.recordFailures([{ id: 'c', delayMs: 0, counts: true, error: 'e' }], once);
+    const parkedC = await serverNow();
+    // The next parking in a later millisecond of the server's clock (else ties sort by id).
+    await waitFor(async () => (await serverNow()) > parkedC, { timeoutMs: 1000, description: 'the server clock to move on' });
+    await store.recordFailures([{ id: 'a', delayMs: 0, counts: true, error: 'e' }], once);
     expect((await store.list('parked')).map((e) => e.id)).toEqual(['c', 'a']);
     expect((await store.list('pending')).map((e) => e.id)).toEqual(['b']);
   });
@@ -281,43 +291,59 @@ describe('OutboxStore.counts and list', () => {
 
 describe('OutboxStore.unpark', () => {
   const once = { maxAttempts: 1, maxAgeMs: 60_000 };
+  const record = (id: string) => redis.hmget(`test:{outbox}:record:${id}`, 'attempts', 'storedAt');
 
   beforeEach(async () => {
-    for (const id of ['a', 'b', 'c']) await store.store(message(id), 'x', T0);
+    for (const id of ['a', 'b', 'c']) await store.store(message(id), 'x');
     await store.recordFailures(
-      ['a', 'b', 'c'].map((id) => ({ id, nextAttemptAt: T0, error: 'e' })),
+      ['a', 'b', 'c'].map((id) => ({ id, delayMs: 0, counts: true, error: 'e' })),
       once,
-      T0 + 1,
     );
   });
 
-  it('moves the given ids back in line with attempts reset, due at once', async () => {
-    expect(await store.unpark(['b', 'missing'], T0 + 100)).toBe(1);
+  /** The Redis server's clock, in ms, as the scripts read it. */
+  async function serverNow(): Promise<number> {
+    const [seconds, micros] = await redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  it('moves the given ids back in line with attempts and age reset, due at once on the Redis clock', async () => {
+    const before = await serverNow();
+    expect(await store.unpark({ ids: ['b', 'missing'] })).toBe(1);
+    const after = await serverNow();
     expect(await store.counts()).toEqual({ pending: 1, parked: 2 });
-    const entries = await store.claimDue(10, LEASE, T0 + 100);
-    expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ id: 'b', attempts: 0, storedAt: T0 + 100 });
+    const due = Number(await redis.zscore('test:{outbox}:due', 'b'));
+    expect(due).toBeGreaterThanOrEqual(before);
+    expect(due).toBeLessThanOrEqual(after);
+    const [attempts, storedAt] = await record('b');
+    expect(attempts).toBe('0');
+    expect(Number(storedAt)).toBe(due);
+    expect(await redis.zscore('test:{outbox}:parked', 'b')).toBeNull();
   });
 
-  it('gives an unparked message a fresh attempt budget', async () => {
-    await store.unpark(['b'], T0 + 100);
-    expect(
-      await store.recordFailures([{ id: 'b', nextAttemptAt: T0 + 200, error: 'e' }], { maxAttempts: 2, maxAgeMs: 60_000 }, T0 + 150),
-    ).toBe(0);
-    expect(await store.counts()).toEqual({ pending: 1, parked: 2 });
-  });
-
-  it('moves all parked messages back without ids', async () => {
-    expect(await store.unpark(undefined, T0 + 100)).toBe(3);
+  it('moves every parked message back only for { all: true }', async () => {
+    expect(await store.unpark({ all: true })).toBe(3);
     expect(await store.counts()).toEqual({ pending: 3, parked: 0 });
-    const entries = await store.claimDue(10, LEASE, T0 + 100);
-    expect(entries.map((e) => e.id).sort()).toEqual(['a', 'b', 'c']);
-    expect(entries.every((e) => e.attempts === 0)).toBe(true);
+    for (const id of ['a', 'b', 'c']) expect((await record(id))[0]).toBe('0');
+  });
+
+  it('moves nothing for an empty list (never "all")', async () => {
+    expect(await store.unpark({ ids: [] })).toBe(0);
+    expect(await store.counts()).toEqual({ pending: 0, parked: 3 });
+  });
+
+  it('gives an unparked message a fresh attempt budget and no deferrals', async () => {
+    await redis.hset('test:{outbox}:record:b', 'deferrals', 7);
+    await store.unpark({ ids: ['b'] });
+    expect((await redis.hget('test:{outbox}:record:b', 'deferrals')) ?? '0').toBe('0');
+    expect(await store.recordFailures([{ id: 'b', delayMs: 0, counts: true, error: 'e' }], { maxAttempts: 2, maxAgeMs: 60_000 })).toBe(0);
+    expect(await store.counts()).toEqual({ pending: 1, parked: 2 });
   });
 
   it('does nothing for ids that are not parked', async () => {
-    await store.unpark(undefined, T0 + 100);
-    expect(await store.unpark(['a'], T0 + 200)).toBe(0);
-    expect(await store.unpark([], T0 + 200)).toBe(0);
+    await store.unpark({ all: true });
+    expect(await store.unpark({ ids: ['a'] })).toBe(0);
+    expect(await store.unpark({ all: true })).toBe(0);
+    expect(await store.counts()).toEqual({ pending: 3, parked: 0 });
   });
 });

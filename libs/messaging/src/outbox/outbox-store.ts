@@ -1,17 +1,25 @@
 import type Redis from 'ioredis';
-import type { WireMessage } from '../envelope';
+import type { MessageSelection, WireMessage } from '../envelope';
+import type { ReplicaAcks } from '../redis/replica-acks';
+import { CLAIM, CLAIMED_FIELDS, FAIL, REMOVE, STORE } from './outbox-scripts';
 
 /** A message waiting in the outbox, as a replayer claims it. */
 export interface OutboxEntry extends WireMessage {
+  /** When it was stored, by the Redis server's clock (ms). */
   storedAt: number;
-  /** Failed replays so far. */
+  /** Failed replays that belong to the message (nack, return): these count towards parking. */
   attempts: number;
+  /** Replays that failed for the broker's or the link's state (timeout, blocked...): these never park. */
+  deferrals: number;
   lastError?: string;
 }
 
 export interface OutboxFailure {
   id: string;
-  nextAttemptAt: number;
+  /** How long from now (the Redis server's clock) until it may be replayed again. */
+  delayMs: number;
+  /** True when the failure belongs to the message (a nack, a return): counted towards parking. */
+  counts: boolean;
   error: string;
 }
 
@@ -27,81 +35,32 @@ export interface OutboxCounts {
 
 /*
  * Keys, all in one hash slot ({outbox}) so the scripts below stay valid on Redis Cluster:
- *   <prefix>:{outbox}:record:<id>  hash: body, type, correlationId, storedAt, attempts, lastError
+ *   <prefix>:{outbox}:record:<id>  hash: body, type, correlationId, storedAt, attempts, deferrals,
+ *                                  lastError, lastAttemptAt
  *   <prefix>:{outbox}:due          sorted set: id -> when it may next be replayed (ms). A claim moves the
  *                                  score to the end of the lease, so a replayer that dies frees it then.
  *   <prefix>:{outbox}:parked       sorted set: id -> when it was parked. Parked records are kept.
+ * Every time in these keys is the Redis server's clock (see outbox-scripts.ts).
  */
 
-/** Writes a record once: a second write of the same id keeps the first (and its attempt count). */
-const STORE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'body', ARGV[2], 'type', ARGV[3], 'correlationId', ARGV[4],
-  'storedAt', ARGV[5], 'attempts', 0, 'lastError', ARGV[6])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-return 1`;
-
-/** Claims up to ARGV[3] due records by pushing their due time to the lease end; returns them flat. */
-const CLAIM = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, id in ipairs(ids) do
-  local rec = redis.call('HMGET', ARGV[4] .. id, 'body', 'type', 'correlationId', 'storedAt', 'attempts', 'lastError')
-  if rec[1] then
-    redis.call('ZADD', KEYS[1], ARGV[2], id)
-    table.insert(out, id)
-    for i = 1, 6 do table.insert(out, rec[i] or '') end
-  else
-    redis.call('ZREM', KEYS[1], id)
-  end
-end
-return out`;
-
-/** Deletes records whose publish the broker confirmed. */
-const REMOVE = `
-for i = 2, #ARGV do
-  redis.call('DEL', ARGV[1] .. ARGV[i])
-  redis.call('ZREM', KEYS[1], ARGV[i])
-end
-return #ARGV - 1`;
-
-/** Counts a failed replay; reschedules the record, or parks it past the attempt or age limit. */
-const FAIL = `
-local prefix, now, maxAttempts, maxAge = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local parked = 0
-for i = 5, #ARGV, 3 do
-  local id, nextAt, err = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local key = prefix .. id
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('ZREM', KEYS[1], id)
-  else
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    redis.call('HSET', key, 'lastError', err, 'lastAttemptAt', now)
-    local storedAt = tonumber(redis.call('HGET', key, 'storedAt')) or now
-    if attempts >= maxAttempts or now - storedAt >= maxAge then
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('ZADD', KEYS[2], now, id)
-      parked = parked + 1
-    else
-      redis.call('ZADD', KEYS[1], nextAt, id)
-    end
-  end
-end
-return parked`;
-
-/** Moves parked records back to due with a fresh attempt budget. ARGV[3..]: ids, or none for all. */
+/**
+ * Moves parked records back to due with a fresh attempt budget and age, at the Redis server's time
+ * (no producer's clock). ARGV[2] is 'all' (every parked record) or 'ids' (ARGV[3..]).
+ */
 const UNPARK = `
-local prefix, now = ARGV[1], ARGV[2]
+local prefix, mode = ARGV[1], ARGV[2]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ids = {}
-if #ARGV > 2 then
-  for i = 3, #ARGV do table.insert(ids, ARGV[i]) end
-else
+if mode == 'all' then
   ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+else
+  for i = 3, #ARGV do table.insert(ids, ARGV[i]) end
 end
 local moved = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', KEYS[2], id) == 1 then
-    redis.call('HSET', prefix .. id, 'attempts', 0, 'storedAt', now)
+    redis.call('HSET', prefix .. id, 'attempts', 0, 'deferrals', 0, 'storedAt', now)
     redis.call('ZADD', KEYS[1], now, id)
     moved = moved + 1
   end
@@ -123,7 +82,12 @@ export class OutboxStore {
   private readonly dueKey: string;
   private readonly parkedKey: string;
 
-  constructor(redis: Redis, keyPrefix: string) {
+  /** `replicaAcks`: the WAIT a stored record must pass before store() resolves (REDIS_MIN_REPLICA_ACKS). */
+  constructor(
+    redis: Redis,
+    keyPrefix: string,
+    private readonly replicaAcks?: ReplicaAcks,
+  ) {
     const base = `${keyPrefix}:{outbox}`;
     this.recordPrefix = `${base}:record:`;
     this.dueKey = `${base}:due`;
@@ -136,8 +100,13 @@ export class OutboxStore {
     this.redis = redis as OutboxRedis;
   }
 
-  /** Durably records a message for replay; idempotent by message id. Rejects if Redis cannot take it. */
-  async store(message: WireMessage, reason: string, now = Date.now()): Promise<void> {
+  /**
+   * Durably records a message for replay, due at once (or `delayMs` later, by the Redis server's clock);
+   * idempotent by message id. Rejects if Redis cannot take it, or if fewer replicas than
+   * REDIS_MIN_REPLICA_ACKS acknowledged it (ReplicaAckShortfallError): then it is not durable enough
+   * to answer 202 for.
+   */
+  async store(message: WireMessage, reason: string, delayMs = 0): Promise<void> {
     await this.redis.outboxStore(
       this.recordPrefix + message.id,
       this.dueKey,
@@ -145,26 +114,20 @@ export class OutboxStore {
       message.body.toString('utf8'),
       message.type,
       message.correlationId ?? '',
-      now,
       reason,
+      Math.max(0, Math.round(delayMs)),
     );
+    await this.replicaAcks?.confirm();
   }
 
-  /** Atomically leases up to `limit` due messages until `now + leaseMs`. */
-  async claimDue(limit: number, leaseMs: number, now = Date.now()): Promise<OutboxEntry[]> {
-    const flat = await this.redis.outboxClaim(this.dueKey, now, now + leaseMs, limit, this.recordPrefix);
+  /** Atomically leases up to `limit` due messages for `leaseMs`. */
+  async claimDue(limit: number, leaseMs: number): Promise<OutboxEntry[]> {
+    const flat = await this.redis.outboxClaim(this.dueKey, leaseMs, limit, this.recordPrefix);
     const entries: OutboxEntry[] = [];
-    for (let i = 0; i < flat.length; i += 7) {
-      const [id, body, type, correlationId, storedAt, attempts, lastError] = flat.slice(i, i + 7);
-      entries.push({
-        id,
-        type,
-        body: Buffer.from(body, 'utf8'),
-        correlationId: correlationId || undefined,
-        storedAt: Number(storedAt),
-        attempts: Number(attempts),
-        lastError: lastError || undefined,
-      });
+    const width = CLAIMED_FIELDS.length + 1;
+    for (let i = 0; i < flat.length; i += width) {
+      const [id, ...fields] = flat.slice(i, i + width);
+      entries.push(toEntry(id, fields));
     }
     return entries;
   }
@@ -173,16 +136,22 @@ export class OutboxStore {
     if (ids.length > 0) await this.redis.outboxRemove(this.dueKey, this.recordPrefix, ...ids);
   }
 
-  /** Records failed replays; returns how many of them were parked. */
-  async recordFailures(failures: OutboxFailure[], limits: OutboxLimits, now = Date.now()): Promise<number> {
+  /** Records failed replays (only those that count increment the attempts); returns how many were parked. */
+  async recordFailures(failures: OutboxFailure[], limits: OutboxLimits): Promise<number> {
     if (failures.length === 0) return 0;
-    const args = failures.flatMap((f) => [f.id, f.nextAttemptAt, f.error.slice(0, 500)]);
-    return this.redis.outboxFail(this.dueKey, this.parkedKey, this.recordPrefix, now, limits.maxAttempts, limits.maxAgeMs, ...args);
+    const args = failures.flatMap((f) => [f.id, Math.max(0, Math.round(f.delayMs)), f.counts ? 1 : 0, f.error.slice(0, 500)]);
+    return this.redis.outboxFail(this.dueKey, this.parkedKey, this.recordPrefix, limits.maxAttempts, limits.maxAgeMs, ...args);
   }
 
-  /** Puts parked messages (the given ids, or all) back in line for replay. */
-  async unpark(ids: string[] = [], now = Date.now()): Promise<number> {
-    return this.redis.outboxUnpark(this.dueKey, this.parkedKey, this.recordPrefix, now, ...ids);
+  /**
+   * Puts parked messages back in line for replay, due at once with a fresh attempt budget: those with
+   * the given ids, or every one only for `{ all: true }`. Returns how many moved; an empty list is a
+   * no-op.
+   */
+  async unpark(selection: MessageSelection): Promise<number> {
+    if ('all' in selection) return this.redis.outboxUnpark(this.dueKey, this.parkedKey, this.recordPrefix, 'all');
+    if (selection.ids.length === 0) return 0;
+    return this.redis.outboxUnpark(this.dueKey, this.parkedKey, this.recordPrefix, 'ids', ...selection.ids);
   }
 
   async counts(): Promise<OutboxCounts> {
@@ -197,22 +166,22 @@ export class OutboxStore {
   async list(which: 'pending' | 'parked', limit = 100, offset = 0): Promise<OutboxEntry[]> {
     const ids = await this.redis.zrange(which === 'pending' ? this.dueKey : this.parkedKey, offset, offset + limit - 1);
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.recordPrefix + id, 'body', 'type', 'correlationId', 'storedAt', 'attempts', 'lastError');
+    for (const id of ids) pipeline.hmget(this.recordPrefix + id, ...CLAIMED_FIELDS);
     const rows = ((await pipeline.exec()) ?? []) as [unknown, (string | null)[]][];
-    return ids.flatMap((id, i) => {
-      const [body, type, correlationId, storedAt, attempts, lastError] = rows[i][1];
-      if (body === null) return [];
-      return [
-        {
-          id,
-          type: type ?? '',
-          body: Buffer.from(body, 'utf8'),
-          correlationId: correlationId || undefined,
-          storedAt: Number(storedAt),
-          attempts: Number(attempts),
-          lastError: lastError || undefined,
-        },
-      ];
-    });
+    return ids.flatMap((id, i) => (rows[i][1][0] === null ? [] : [toEntry(id, rows[i][1])]));
   }
+}
+
+/** A record's fields, in CLAIMED_FIELDS order, as an entry. */
+function toEntry(id: string, [body, type, correlationId, storedAt, attempts, deferrals, lastError]: (string | null)[]): OutboxEntry {
+  return {
+    id,
+    type: type ?? '',
+    body: Buffer.from(body ?? '', 'utf8'),
+    correlationId: correlationId || undefined,
+    storedAt: Number(storedAt),
+    attempts: Number(attempts),
+    deferrals: Number(deferrals ?? 0),
+    lastError: lastError || undefined,
+  };
 }

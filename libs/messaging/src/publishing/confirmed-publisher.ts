@@ -4,37 +4,33 @@ import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import type { MessagingSettings } from '../config';
 import { publishProperties, type WireMessage } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
+import { MessagingMetrics } from '../metrics';
 import { assertTopology, buildTopology } from '../topology';
+import { ConfirmWindow, type InFlightPublish } from './confirm-window';
 import { PublishFailedError } from './publish-errors';
 
-/** A publish waiting for its confirm. */
-interface Outstanding {
-  messageId: string;
-  /** performance.now() after which it fails with a timeout. */
-  deadline: number;
-  resolve: () => void;
-  reject: (error: PublishFailedError) => void;
-}
+/** amqplib answers a nack with this error; every other error it gives a confirm callback means the channel closed. */
+const AMQPLIB_NACK = 'message nacked';
 
-/** How often overdue confirms are looked for, at most. */
-const SWEEP_MS = 100;
-
-function sweepInterval(confirmTimeoutMs: number): number {
-  return Math.max(10, Math.min(SWEEP_MS, Math.floor(confirmTimeoutMs / 4)));
-}
+/** How long after a channel closed by itself another is opened. */
+const REOPEN_DELAY_MS = 500;
 
 /**
  * Publishes on a confirm channel of its own, on the connection golevelup manages, and resolves only
- * when the broker confirmed the message. Every other ending rejects, promptly:
- *  - no open channel: at once (the caller goes to the outbox instead of waiting for a reconnect);
+ * when the broker confirmed the message. Every other ending rejects, promptly (see PublishFailedError):
+ *  - not ready (no open channel, or the broker blocks the connection during a resource alarm): at
+ *    once, without sending, so the caller goes to the outbox instead of waiting for a confirm that
+ *    cannot come;
+ *  - the in-flight bounds reached (PUBLISH_MAX_IN_FLIGHT, PUBLISH_MAX_IN_FLIGHT_BYTES): at once;
  *  - nack, or a mandatory message returned as unroutable (the return precedes its ack);
  *  - the channel closing with the confirm outstanding (settled here, not left to amqplib);
  *  - no confirm within the timeout.
  * Nothing is kept in memory for a later resend: a failed send is the caller's to store.
  *
- * Every publish has the same timeout, so the outstanding ones expire in the order they were sent: one
- * timer sweeps them from the oldest (every SWEEP_MS, or a quarter of the timeout if shorter), instead
- * of a timer set and cleared per message.
+ * amqplib's ConfirmChannel.publish registers the confirm callback before it encodes the message, so a
+ * publish that throws leaves a callback no delivery tag will ever match, and every later confirm on
+ * that channel would be given to the publish before it. Such a channel is retired at once: its
+ * publishes in flight fail, it is closed and a fresh one is opened.
  */
 @Injectable()
 export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -42,20 +38,42 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
   private channel?: ConfirmChannel;
   private opening = false;
   private closed = false;
-  /** In the order they were published, which is the order their deadlines come in. */
-  private readonly outstanding = new Set<Outstanding>();
+  /** The broker's reason while it blocks the connection (connection.blocked), e.g. 'low on memory'. */
+  private blockedBy?: string;
   private readonly returned = new Set<string>();
-  private sweeper?: NodeJS.Timeout;
+  private readonly window: ConfirmWindow;
+  private readonly lateConfirmListeners: ((messageId: string) => void)[] = [];
 
   constructor(
     private readonly amqp: AmqpConnection,
     @Inject(MESSAGING_SETTINGS) private readonly settings: MessagingSettings,
-  ) {}
+    private readonly metrics: MessagingMetrics,
+  ) {
+    this.window = new ConfirmWindow(settings.publishing, {
+      changed: (count, bytes) => {
+        metrics.publishInFlight.set(count);
+        metrics.publishInFlightBytes.set(bytes);
+      },
+      failed: (error) => metrics.publishFailures.inc({ kind: error.kind }),
+      lateConfirm: (messageId) => {
+        metrics.lateConfirms.inc();
+        for (const listener of this.lateConfirmListeners) listener(messageId);
+      },
+    });
+  }
 
   onApplicationBootstrap(): void {
     const manager = this.amqp.managedConnection;
-    manager.on('connect', ({ connection }) => void this.openChannel(connection as unknown as ChannelModel));
-    manager.on('disconnect', () => this.dropChannel('connection lost'));
+    manager.on('connect', ({ connection }) => {
+      this.setBlocked(undefined);
+      void this.openChannel(connection as unknown as ChannelModel);
+    });
+    manager.on('disconnect', () => {
+      this.setBlocked(undefined);
+      this.dropChannel('connection lost');
+    });
+    manager.on('blocked', ({ reason }: { reason?: string }) => this.setBlocked(reason || 'no reason given'));
+    manager.on('unblocked', () => this.setBlocked(undefined));
     if (manager.connection) void this.openChannel(manager.connection);
   }
 
@@ -63,63 +81,89 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     this.closed = true;
     const channel = this.channel;
     this.dropChannel('shutting down');
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
+    this.window.stop();
     await channel?.close().catch(() => undefined);
   }
 
   /** True when a publish can be attempted now. */
   isReady(): boolean {
-    return this.channel !== undefined;
+    return this.notReadyReason() === undefined;
+  }
+
+  /** Why a publish cannot be attempted now (for readiness), or undefined when it can. */
+  notReadyReason(): string | undefined {
+    if (this.closed) return 'publisher shut down';
+    if (this.blockedBy !== undefined) return `broker connection blocked: ${this.blockedBy}`;
+    if (!this.channel) return this.amqp.managedConnection?.isConnected() ? 'publisher channel not open' : 'broker not connected';
+    return undefined;
+  }
+
+  /** Called with the id of every message confirmed after its publish had timed out. */
+  onLateConfirm(listener: (messageId: string) => void): void {
+    this.lateConfirmListeners.push(listener);
   }
 
   publish(message: WireMessage, occurredAtMs?: number): Promise<void> {
-    const channel = this.channel;
-    if (!channel) return Promise.reject(new PublishFailedError('not-connected', message.id));
-    return new Promise<void>((resolve, reject) => {
-      const entry: Outstanding = {
-        messageId: message.id,
-        deadline: performance.now() + this.settings.publishing.confirmTimeoutMs,
-        resolve,
-        reject,
-      };
-      this.outstanding.add(entry);
-      this.sweeper ??= setInterval(() => this.expire(), sweepInterval(this.settings.publishing.confirmTimeoutMs)).unref();
-      try {
-        channel.publish(
-          this.settings.names.exchange,
-          message.type,
-          message.body,
-          publishProperties(message, occurredAtMs),
-          (err: unknown) => {
-            // Settled already when it timed out or its channel closed first.
-            if (!this.outstanding.delete(entry)) return;
-            if (err) entry.reject(new PublishFailedError('nacked', message.id, err instanceof Error ? err.message : JSON.stringify(err)));
-            else if (this.returned.delete(message.id)) entry.reject(new PublishFailedError('returned', message.id, 'unroutable'));
-            else entry.resolve();
-          },
-        );
-      } catch (error) {
-        this.fail(entry, new PublishFailedError('channel-closed', message.id, (error as Error).message));
-      }
-    });
+    const notReady = this.notReadyReason();
+    if (notReady !== undefined) return this.refuse(this.blockedBy !== undefined ? 'blocked' : 'not-connected', message.id, notReady);
+    const full = this.window.refusal(message.body.length);
+    if (full !== undefined) return this.refuse('backpressure', message.id, full);
+    let properties: ReturnType<typeof publishProperties>;
+    try {
+      properties = publishProperties(message, occurredAtMs);
+    } catch (error) {
+      return this.refuse('unpublishable', message.id, (error as Error).message);
+    }
+    const channel = this.channel as ConfirmChannel;
+    const { publish, answer } = this.window.add(message.id, message.body.length);
+    try {
+      channel.publish(this.settings.names.exchange, message.type, message.body, properties, (err: unknown) =>
+        this.window.settle(publish, this.outcome(err, publish, channel)),
+      );
+    } catch (error) {
+      const closed = (error as Error).name === 'IllegalOperationError';
+      this.window.settle(
+        publish,
+        new PublishFailedError(closed ? 'channel-closed' : 'unpublishable', message.id, (error as Error).message),
+      );
+      this.retire(channel, (error as Error).message);
+    }
+    return answer;
   }
 
-  private fail(entry: Outstanding, error: PublishFailedError): void {
-    if (this.outstanding.delete(entry)) entry.reject(error);
+  private outcome(err: unknown, publish: InFlightPublish, channel: ConfirmChannel): 'confirmed' | PublishFailedError {
+    if (err) {
+      const detail = err instanceof Error ? err.message : JSON.stringify(err);
+      return new PublishFailedError(detail === AMQPLIB_NACK ? 'nacked' : 'channel-closed', publish.messageId, detail);
+    }
+    if (this.channel === channel && this.returned.delete(publish.messageId)) {
+      return new PublishFailedError('returned', publish.messageId, 'unroutable');
+    }
+    return 'confirmed';
   }
 
-  /** Fails the publishes whose confirm is overdue: the oldest first, up to the first one still in time. */
-  private expire(): void {
-    const now = performance.now();
-    for (const entry of this.outstanding) {
-      if (entry.deadline > now) break;
-      this.fail(entry, new PublishFailedError('timeout', entry.messageId, `${this.settings.publishing.confirmTimeoutMs} ms`));
-    }
-    if (this.outstanding.size === 0) {
-      clearInterval(this.sweeper);
-      this.sweeper = undefined;
-    }
+  private refuse(kind: PublishFailedError['kind'], messageId: string, detail: string): Promise<void> {
+    const error = new PublishFailedError(kind, messageId, detail);
+    this.metrics.publishFailures.inc({ kind });
+    return Promise.reject(error);
+  }
+
+  private setBlocked(reason: string | undefined): void {
+    if (reason === this.blockedBy) return;
+    if (reason !== undefined) this.logger.warn(`broker blocks the publishing connection (${reason}): new messages go to the outbox`);
+    else if (this.blockedBy !== undefined) this.logger.log('broker no longer blocks the publishing connection');
+    this.blockedBy = reason;
+    this.metrics.brokerBlocked.set(reason !== undefined ? 1 : 0);
+  }
+
+  /** A channel whose confirms can no longer be matched to their publishes: fail them, close it, open another. */
+  private retire(channel: ConfirmChannel, reason: string): void {
+    if (this.channel !== channel) return;
+    this.logger.warn(`publisher channel retired after a publish threw: ${reason}`);
+    this.dropChannel(`channel retired: ${reason}`);
+    void channel.close().catch(() => undefined);
+    const connection = this.amqp.managedConnection?.connection;
+    if (connection) void this.openChannel(connection);
   }
 
   private async openChannel(connection: ChannelModel): Promise<void> {
@@ -129,7 +173,7 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
       const channel = await connection.createConfirmChannel();
       channel.on('return', (returned: Message) => {
         const id = returned.properties.messageId as string | undefined;
-        if (id) this.returned.add(id);
+        if (id && this.channel === channel) this.returned.add(id);
       });
       channel.on('error', (error: Error) => this.logger.warn(`publisher channel error: ${error.message}`));
       channel.on('close', () => {
@@ -137,6 +181,10 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
         this.reopenLater();
       });
       await assertTopology(channel, buildTopology(this.settings));
+      if (this.closed) {
+        await channel.close().catch(() => undefined);
+        return;
+      }
       this.channel = channel;
       this.logger.log('publisher channel open, topology declared');
     } catch (error) {
@@ -152,12 +200,12 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     setTimeout(() => {
       const connection = this.amqp.managedConnection.connection;
       if (connection && !this.channel && !this.closed) void this.openChannel(connection);
-    }, 500).unref();
+    }, REOPEN_DELAY_MS).unref();
   }
 
   private dropChannel(reason: string): void {
     this.channel = undefined;
     this.returned.clear();
-    for (const entry of [...this.outstanding]) this.fail(entry, new PublishFailedError('channel-closed', entry.messageId, reason));
+    this.window.releaseAll('channel-closed', reason);
   }
 }

@@ -1,5 +1,5 @@
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
-import { createEnvelope, isPlainObject, MESSAGE_TYPE_PATTERN } from '../envelope';
+import { createEnvelope, InvalidMessageError, isPlainObject, MESSAGE_TYPE_PATTERN } from '../envelope';
 import type { PublishStatus, ReliablePublisher } from './reliable-publisher.service';
 
 export interface ReliableClientProxyOptions {
@@ -10,7 +10,8 @@ export interface ReliableClientProxyOptions {
  * The publisher behind the @nestjs/microservices ClientProxy face, for services written against
  * `client.emit(pattern, data)`. Unlike the built-in RMQ client, whose emits vanish while the broker is
  * down, `emit` here completes only once the message is confirmed or stored in the outbox, and errors
- * when neither is possible. The pattern is the message type; data is the payload object.
+ * when neither is possible, or with InvalidMessageError (nothing sent) for a message that cannot be
+ * sent as it is. The pattern is the message type; data is the payload object.
  * Register it with ClientsModule.registerAsync and `customClass: ReliableClientProxy`.
  */
 export class ReliableClientProxy extends ClientProxy {
@@ -40,8 +41,8 @@ export class ReliableClientProxy extends ClientProxy {
 
   protected async dispatchEvent<T = PublishStatus>(packet: ReadPacket): Promise<T> {
     const type = typeof packet.pattern === 'string' ? packet.pattern : JSON.stringify(packet.pattern);
-    if (!MESSAGE_TYPE_PATTERN.test(type)) throw new Error(`invalid message type ${JSON.stringify(type)}`);
-    if (!isPlainObject(packet.data)) throw new Error('the payload must be a JSON object');
+    if (!MESSAGE_TYPE_PATTERN.test(type)) throw new InvalidMessageError(`invalid message type ${JSON.stringify(type)}`);
+    if (!isPlainObject(packet.data)) throw new InvalidMessageError('the payload must be a JSON object');
     return (await this.options.publisher.publish(createEnvelope(type, packet.data))) as T;
   }
 }

@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { logsInfo, type MessagingSettings } from '../config';
-import { toWireMessage, type MessageEnvelope, type WireMessage } from '../envelope';
+import { toWireMessage, type MessageEnvelope, type WireLimits, type WireMessage } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { OutboxStore } from '../outbox';
 import { ConfirmedPublisher } from './confirmed-publisher';
-import { MessageNotAcceptedError } from './publish-errors';
+import { MessageNotAcceptedError, PublishFailedError } from './publish-errors';
 
 export type PublishStatus = 'published' | 'pending';
 
@@ -24,14 +24,22 @@ const PENDING = { status: 'pending' } as const;
  * to the Redis outbox ('pending'), from which the replay job sends it until it is confirmed. When
  * neither is possible it throws MessageNotAcceptedError, so the caller can refuse the message.
  *
+ * When the publisher is not ready (no channel, or the broker blocks the connection during a resource
+ * alarm) the message goes straight to the outbox, without waiting for a confirm that cannot come.
+ *
  * A send that timed out may still have reached the broker; the outbox copy then makes a duplicate
- * with the same id, which the consumer's idempotency guard absorbs. Duplicates, never losses.
+ * with the same id, which the consumer's idempotency guard absorbs. Duplicates, never losses. When
+ * the broker's confirm does come late (as after a blocked connection is unblocked), the outbox copy
+ * is removed, so most such duplicates are never sent.
  */
 @Injectable()
 export class ReliablePublisher {
   private readonly logger = new Logger(ReliablePublisher.name);
   /** The per-message 'message published' line is an info line: at LOG_LEVEL=warn its fields are not gathered. */
   private readonly infoEnabled: boolean;
+  private readonly lateConfirmed: string[] = [];
+  /** MAX_PAYLOAD_DEPTH and the size the broker and the confirm window take: checked before a channel is touched. */
+  private readonly wireLimits: WireLimits;
 
   constructor(
     private readonly broker: ConfirmedPublisher,
@@ -40,31 +48,51 @@ export class ReliablePublisher {
     @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
   ) {
     this.infoEnabled = logsInfo(settings);
+    broker.onLateConfirm((messageId) => this.forgetConfirmed(messageId));
+    this.wireLimits = settings.publishing;
   }
 
-  publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
-    return this.publishWire(toWireMessage(envelope, options.correlationId), Date.parse(envelope.occurredAt));
+  /** Rejects with InvalidMessageError, nothing sent or stored, for a message that cannot be sent as it is. */
+  async publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
+    return this.publishWire(toWireMessage(envelope, options.correlationId, this.wireLimits), Date.parse(envelope.occurredAt));
+  }
+
+  /**
+   * The broker confirmed a message after its publish timed out: its outbox copy (if it was stored) may
+   * go. Batched per tick, as late confirms come in bursts when a blocked connection is unblocked. A
+   * failed removal only leaves a copy that is replayed later: a duplicate, never a loss.
+   */
+  private forgetConfirmed(messageId: string): void {
+    this.lateConfirmed.push(messageId);
+    if (this.lateConfirmed.length > 1) return;
+    setImmediate(() => {
+      const ids = this.lateConfirmed.splice(0);
+      this.outbox
+        .remove(ids)
+        .catch((error: Error) => this.logger.warn(`could not remove ${ids.length} late-confirmed outbox copies: ${error.message}`));
+    });
   }
 
   async publishWire(message: WireMessage, occurredAtMs?: number): Promise<PublishStatus> {
-    let brokerError = 'broker not connected';
-    if (this.broker.isReady()) {
-      const started = performance.now();
-      try {
-        await this.broker.publish(message, occurredAtMs);
-        this.metrics.confirmLatency.observe(CONFIRMED, (performance.now() - started) / 1000);
-        this.metrics.accepted.inc(PUBLISHED);
-        if (this.infoEnabled) {
-          this.logger.log(
-            { messageId: message.id, correlationId: message.correlationId, type: message.type, status: 'published' },
-            'message published',
-          );
-        }
-        return 'published';
-      } catch (error) {
-        this.metrics.confirmLatency.observe(FAILED, (performance.now() - started) / 1000);
-        brokerError = (error as Error).message;
+    // Not ready (no channel, or blocked by a resource alarm) is refused at once, without a send.
+    let brokerError: string;
+    const started = performance.now();
+    try {
+      await this.broker.publish(message, occurredAtMs);
+      this.metrics.confirmLatency.observe(CONFIRMED, (performance.now() - started) / 1000);
+      this.metrics.accepted.inc(PUBLISHED);
+      if (this.infoEnabled) {
+        this.logger.log(
+          { messageId: message.id, correlationId: message.correlationId, type: message.type, status: 'published' },
+          'message published',
+        );
       }
+      return 'published';
+    } catch (error) {
+      if (!(error instanceof PublishFailedError) || error.wasSent) {
+        this.metrics.confirmLatency.observe(FAILED, (performance.now() - started) / 1000);
+      }
+      brokerError = (error as Error).message;
     }
     try {
       await this.outbox.store(message, brokerError);

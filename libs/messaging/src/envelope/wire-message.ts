@@ -1,0 +1,75 @@
+import { InvalidMessageError } from './invalid-message.error';
+import {
+  isPlainObject,
+  MESSAGE_ID_MAX_LENGTH,
+  MESSAGE_TYPE_PATTERN,
+  SUPPORTED_SCHEMA_VERSIONS,
+  type MessageEnvelope,
+} from './message-envelope';
+import { DEFAULT_WIRE_LIMITS, payloadProblem, type WireLimits } from './payload-shape';
+
+/** A message as it is published and as the outbox keeps it: the encoded envelope and what goes in its properties. */
+export interface WireMessage {
+  id: string;
+  type: string;
+  body: Buffer;
+  correlationId?: string;
+}
+
+/** messageId, type and correlationId travel as AMQP short strings: at most 255 bytes of UTF-8. */
+export const AMQP_SHORT_STRING_MAX_BYTES = 255;
+
+const ID_RULE = `a string of 1 to ${MESSAGE_ID_MAX_LENGTH} characters (at most ${AMQP_SHORT_STRING_MAX_BYTES} bytes of UTF-8)`;
+
+/** Why the envelope is not one the consumer would accept, or undefined. The rules of assertEnvelope, said for the sender. */
+function envelopeProblem(envelope: MessageEnvelope): string | undefined {
+  if (!isPlainObject(envelope)) return 'the message must be an envelope object';
+  const { id, type, occurredAt, schemaVersion, payload } = envelope as unknown as Record<string, unknown>;
+  if (
+    typeof id !== 'string' ||
+    id.length === 0 ||
+    id.length > MESSAGE_ID_MAX_LENGTH ||
+    Buffer.byteLength(id) > AMQP_SHORT_STRING_MAX_BYTES
+  ) {
+    return `message id must be ${ID_RULE}`;
+  }
+  if (typeof type !== 'string' || !MESSAGE_TYPE_PATTERN.test(type)) return 'message type must be 1 to 128 characters of a-z A-Z 0-9 . _ -';
+  if (typeof schemaVersion !== 'number' || !SUPPORTED_SCHEMA_VERSIONS.includes(schemaVersion)) {
+    return `unsupported schema version ${JSON.stringify(schemaVersion) ?? String(schemaVersion)}`;
+  }
+  if (typeof occurredAt !== 'string' || Number.isNaN(Date.parse(occurredAt))) return 'occurredAt must be a date string';
+  if (!isPlainObject(payload)) return 'payload must be a JSON object';
+  return undefined;
+}
+
+function correlationIdProblem(correlationId: unknown): string | undefined {
+  if (correlationId === undefined) return undefined;
+  return typeof correlationId !== 'string' || Buffer.byteLength(correlationId) > AMQP_SHORT_STRING_MAX_BYTES
+    ? `correlation id must be a string of at most ${AMQP_SHORT_STRING_MAX_BYTES} bytes of UTF-8`
+    : undefined;
+}
+
+/**
+ * Encodes an envelope for publishing, after checking everything that would otherwise fail later: in
+ * amqplib's encoder (a short string over 255 bytes), at the broker (a body over its
+ * max_message_size), in JSON.stringify (a cycle, a BigInt, a payload deep enough to overflow the
+ * stack), silently (NaN and ±Infinity become null), or at the consumer (which dead-letters an id,
+ * type or schema version it does not accept). Throws InvalidMessageError, before anything is sent.
+ * An empty correlation id counts as none.
+ */
+export function toWireMessage(envelope: MessageEnvelope, correlationId?: string, limits: WireLimits = DEFAULT_WIRE_LIMITS): WireMessage {
+  const problem =
+    envelopeProblem(envelope) ?? correlationIdProblem(correlationId) ?? payloadProblem(envelope.payload, limits.maxPayloadDepth);
+  if (problem !== undefined) throw new InvalidMessageError(problem);
+  let json: string;
+  try {
+    json = JSON.stringify(envelope);
+  } catch (error) {
+    throw new InvalidMessageError(`payload cannot be encoded as JSON: ${(error as Error).message}`);
+  }
+  const body = Buffer.from(json);
+  if (body.length > limits.maxMessageBytes) {
+    throw new InvalidMessageError(`message is ${body.length} bytes encoded, over the limit of ${limits.maxMessageBytes} bytes`, true);
+  }
+  return { id: envelope.id, type: envelope.type, body, correlationId: correlationId || undefined };
+}

@@ -1,0 +1,95 @@
+/*
+ * The outbox's Lua scripts (keys described in outbox-store.ts). Every time in them is the Redis
+ * server's clock (TIME, in ms), never a producer's: producers whose clocks disagree then still agree
+ * on when a message is due, when a lease ends and how old a message is. Callers pass durations only.
+ * (TIME before a write needs effects replication, the only mode since Redis 7 and the default since 5.)
+ */
+
+/** Sets `now` to the server's time in milliseconds. */
+export const SERVER_NOW = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
+
+/**
+ * Writes a record once, due ARGV[6] ms from now (0: at once): a second write of the same id keeps the
+ * first (and its counts). ARGV[1..5]: id, body, type, correlation id, last error. The second write
+ * still writes a little (a count of stores), so that a WAIT after it covers the first one, which may
+ * have come from another producer whose WAIT fell short.
+ */
+export const STORE = `${SERVER_NOW}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'stores', 1)
+  return 0
+end
+redis.call('HSET', KEYS[1], 'body', ARGV[2], 'type', ARGV[3], 'correlationId', ARGV[4],
+  'storedAt', now, 'attempts', 0, 'deferrals', 0, 'lastError', ARGV[5])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
+return 1`;
+
+/** Fields a claim returns per record, after its id. */
+export const CLAIMED_FIELDS = ['body', 'type', 'correlationId', 'storedAt', 'attempts', 'deferrals', 'lastError'] as const;
+
+/**
+ * Claims up to ARGV[2] due records by pushing their due time to the end of a lease of ARGV[1] ms;
+ * returns them flat (id, then CLAIMED_FIELDS). ARGV[3]: the record key prefix.
+ */
+export const CLAIM = `${SERVER_NOW}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local leaseEnd = now + tonumber(ARGV[1])
+local out = {}
+for _, id in ipairs(ids) do
+  local rec = redis.call('HMGET', ARGV[3] .. id, ${CLAIMED_FIELDS.map((field) => `'${field}'`).join(', ')})
+  if rec[1] then
+    redis.call('ZADD', KEYS[1], leaseEnd, id)
+    table.insert(out, id)
+    for i = 1, ${CLAIMED_FIELDS.length} do table.insert(out, rec[i] or '') end
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out`;
+
+/** Deletes records whose publish the broker confirmed. ARGV[1]: the record key prefix, then ids. */
+export const REMOVE = `
+for i = 2, #ARGV do
+  redis.call('DEL', ARGV[1] .. ARGV[i])
+  redis.call('ZREM', KEYS[1], ARGV[i])
+end
+return #ARGV - 1`;
+
+/**
+ * Records failed replays. ARGV: prefix, maxAttempts, maxAgeMs, then per failure: id, delay (ms from
+ * now), counts ('1' or '0'), error. A failure that counts (it belongs to the message: a nack, a return)
+ * increments `attempts` and parks the record at the attempt limit, or when the record is older than
+ * maxAgeMs; one that does not (timeout, lost channel, blocked, backpressure) only increments
+ * `deferrals`, which lengthen the backoff and never park. A record parked or removed meanwhile is left
+ * as it is. Returns how many were parked.
+ */
+export const FAIL = `${SERVER_NOW}
+local prefix, maxAttempts, maxAge = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local parked = 0
+for i = 4, #ARGV, 4 do
+  local id, delay, counts, err = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
+  local key = prefix .. id
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+  elseif not redis.call('ZSCORE', KEYS[2], id) then
+    redis.call('HSET', key, 'lastError', err, 'lastAttemptAt', now)
+    local park = false
+    if counts == '1' then
+      local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+      local storedAt = tonumber(redis.call('HGET', key, 'storedAt')) or now
+      park = attempts >= maxAttempts or now - storedAt >= maxAge
+    else
+      redis.call('HINCRBY', key, 'deferrals', 1)
+    end
+    if park then
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('ZADD', KEYS[2], now, id)
+      parked = parked + 1
+    else
+      redis.call('ZADD', KEYS[1], now + delay, id)
+    end
+  end
+end
+return parked`;
