@@ -75,6 +75,8 @@ function failoverSummary(report: HaReport): string[] {
       lines.push(`    producers ready after ${spread(ofKind.map((f) => f.producersMs))}`);
       lines.push(`    consumers subscribed after ${spread(ofKind.map((f) => f.consumersMs))}`);
     }
+    if (ofKind.some((failover) => failover.leaderMs !== undefined))
+      lines.push(`    new leader named after ${spread(ofKind.map((f) => f.leaderMs))}`);
     if (ofKind.some((failover) => failover.promotedMs !== undefined))
       lines.push(`    replica promoted after ${spread(ofKind.map((f) => f.promotedMs))}`);
     if (ofKind.length > 0) lines.push(`    killed process back in place after ${spread(ofKind.map((f) => f.repairedMs))}`);
