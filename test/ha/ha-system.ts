@@ -21,7 +21,7 @@ interface Instance {
 export const HA_SETTINGS: Record<string, string> = {
   ...CHAOS_SETTINGS,
   REDIS_MIN_REPLICA_ACKS: '1',
-  REDIS_REPLICA_ACK_TIMEOUT_MS: '1000',
+  REDIS_REPLICA_ACK_TIMEOUT_MS: '500',
 };
 
 const RESTART_PAUSE_MS = 500;
