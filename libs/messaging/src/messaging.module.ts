@@ -14,7 +14,7 @@ import {
   InFlightDeliveries,
   MESSAGING_CONSUMER,
 } from './consuming';
-import { IdempotencyGuard, IdempotencyStore } from './idempotency';
+import { holdBoundFor, IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
 import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
 import { MessagingMetrics } from './metrics';
@@ -72,9 +72,21 @@ const consumingProviders: Provider[] = [
   },
   {
     provide: IdempotencyGuard,
-    inject: [IdempotencyStore, MESSAGING_SETTINGS],
-    useFactory: (store: IdempotencyStore, settings: MessagingSettings) =>
-      new IdempotencyGuard(store, { lockTtlMs: settings.idempotency.lockTtlMs, maxWaitMs: 1000 }),
+    inject: [IdempotencyStore, MESSAGING_SETTINGS, MessagingMetrics],
+    useFactory: (store: IdempotencyStore, settings: MessagingSettings, metrics: MessagingMetrics) =>
+      new IdempotencyGuard(
+        store,
+        {
+          lockTtlMs: settings.idempotency.lockTtlMs,
+          maxWaitMs: 1000,
+          holdBoundMs: holdBoundFor(settings.consumer.brokerConsumerTimeoutMs),
+        },
+        {
+          redisFailure: (kind) => metrics.guardRedisFailures.inc({ kind }),
+          lockLost: (stage) => metrics.guardLockLost.inc({ stage }),
+          handedBack: (reason) => metrics.guardHandedBack.inc({ reason }),
+        },
+      ),
   },
   InFlightDeliveries,
   IdempotentHandling,

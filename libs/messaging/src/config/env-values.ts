@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InvalidRedisUrlError, parseRedisUrl, SENTINEL_SCHEME } from './redis-url';
 
 /** The value types of messaging-settings.ts: how one variable's text becomes a validated value. */
 const AMQP_URL = /^amqps?:\/\/[^\s,]+$/;
@@ -48,10 +49,25 @@ export const amqpUrls = (def: string) =>
       message: 'must be an amqp:// or amqps:// URL, or a comma-separated list of them (special characters in a password percent-encoded)',
     });
 
+/** redis:// or rediss:// (one server), or redis+sentinel:// (a primary found through Sentinels: redis-url.ts). */
 export const redisUrl = (def: string) =>
   z
     .string()
     .default(def)
-    .refine((url) => REDIS_URL.test(url) && parsesWithHost(url), {
-      message: 'must be a redis:// or rediss:// URL (special characters in a password percent-encoded)',
+    .superRefine((url, context) => {
+      if (url.startsWith(SENTINEL_SCHEME)) {
+        try {
+          parseRedisUrl(url);
+        } catch (error) {
+          if (!(error instanceof InvalidRedisUrlError)) throw error;
+          context.addIssue({ code: 'custom', message: `is not a valid Sentinel URL: ${error.message}` });
+        }
+      } else if (!REDIS_URL.test(url) || !parsesWithHost(url)) {
+        context.addIssue({
+          code: 'custom',
+          message:
+            'must be a redis:// or rediss:// URL, or redis+sentinel://[[user]:password@]host:port[,host:port...]/<master-name>[/<db>] ' +
+            '(special characters in a password percent-encoded)',
+        });
+      }
     });

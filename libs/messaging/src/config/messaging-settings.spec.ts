@@ -55,6 +55,7 @@ const CROSS_FIELD_SAFE: Record<string, NodeJS.ProcessEnv> = {
   PUBLISH_CONFIRM_TIMEOUT_MS: { OUTBOX_LEASE_MS: '3600000' },
   REDIS_COMMAND_TIMEOUT_MS: { OUTBOX_LEASE_MS: '3600000', IDEMPOTENCY_LOCK_TTL_MS: '180000' },
   PUBLISH_MAX_IN_FLIGHT: { OUTBOX_REPLAY_BATCH_SIZE: '1' },
+  REDIS_MIN_REPLICA_ACKS: { REDIS_REPLICA_ACK_TIMEOUT_MS: '10' },
   PUBLISH_MAX_IN_FLIGHT_BYTES: { MAX_BODY_BYTES: '1024' },
   RABBITMQ_MAX_MESSAGE_BYTES: { MAX_BODY_BYTES: '1024' },
   MAX_BODY_BYTES: { RABBITMQ_MAX_MESSAGE_BYTES: String(32 * 1024 * 1024) },
@@ -299,8 +300,22 @@ describe('loadMessagingSettings', () => {
     ])('rejects %p, without echoing it', (value) => {
       const error = expectRejected('REDIS_URL', value);
       expect(error.message).toBe(
-        'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL (special characters in a password percent-encoded)',
+        'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL, or ' +
+          'redis+sentinel://[[user]:password@]host:port[,host:port...]/<master-name>[/<db>] (special characters in a password percent-encoded)',
       );
+    });
+
+    it('accepts a Sentinel URL and keeps it as given', () => {
+      const url = 'redis+sentinel://app:s%2Fcr@s1:26379,s2:26379/primary/2';
+      expect(loadMessagingSettings({ REDIS_URL: url }).redisUrl).toBe(url);
+    });
+
+    it('refuses a malformed Sentinel URL with the reason, without echoing it', () => {
+      const error = expectRejected('REDIS_URL', 'redis+sentinel://:secret@s1:26379');
+      expect(error.message).toBe(
+        'Invalid configuration: REDIS_URL is not a valid Sentinel URL: a redis+sentinel:// URL must end in /<master-name> or /<master-name>/<db>',
+      );
+      expect(error.message).not.toContain('secret');
     });
   });
 

@@ -1,6 +1,6 @@
 import { InvalidConfigurationError } from './invalid-configuration.error';
 import { loadMessagingSettings } from './messaging-settings';
-import { CONSISTENCY_RULES, ENVELOPE_OVERHEAD_BYTES, longestDuplicateGapMs } from './settings-consistency';
+import { CONSISTENCY_RULES, ENVELOPE_OVERHEAD_BYTES, longestDuplicateGapMs, REPLICA_ACK_MARGIN_MS } from './settings-consistency';
 
 function refusal(env: NodeJS.ProcessEnv): InvalidConfigurationError {
   try {
@@ -83,6 +83,25 @@ describe('settings that contradict each other', () => {
 
     it('accepts exactly three command timeouts', () => {
       expect(loadMessagingSettings({ REDIS_COMMAND_TIMEOUT_MS: '1000', IDEMPOTENCY_LOCK_TTL_MS: '3000' }).idempotency.lockTtlMs).toBe(3000);
+    });
+  });
+
+  describe(`REDIS_REPLICA_ACK_TIMEOUT_MS ≤ REDIS_COMMAND_TIMEOUT_MS - ${REPLICA_ACK_MARGIN_MS} when replica acks are required`, () => {
+    it('refuses a WAIT that the command timeout would cut', () => {
+      const message = expectRefused(
+        { REDIS_MIN_REPLICA_ACKS: '1', REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_REPLICA_ACK_TIMEOUT_MS: '751' },
+        'REDIS_REPLICA_ACK_TIMEOUT_MS',
+        ['REDIS_COMMAND_TIMEOUT_MS', 'REDIS_MIN_REPLICA_ACKS'],
+      );
+      expect(message).toContain('(1000 - 250 = 750)');
+    });
+
+    it('accepts the margin exactly, and any ack timeout when no replica ack is required', () => {
+      const env = { REDIS_MIN_REPLICA_ACKS: '1', REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_REPLICA_ACK_TIMEOUT_MS: '750' };
+      expect(loadMessagingSettings(env).redis.replicaAckTimeoutMs).toBe(750);
+      expect(
+        loadMessagingSettings({ ...env, REDIS_MIN_REPLICA_ACKS: '0', REDIS_REPLICA_ACK_TIMEOUT_MS: '5000' }).redis.minReplicaAcks,
+      ).toBe(0);
     });
   });
 
@@ -251,7 +270,7 @@ const SUITE_ENVIRONMENTS: [string, NodeJS.ProcessEnv][] = [
     },
   ],
   ['bench: consumer', { CONSUMER_PREFETCH: '50' }],
-  ['docker-compose.ha.yml', { REDIS_MIN_REPLICA_ACKS: '1', REDIS_REPLICA_ACK_TIMEOUT_MS: '1000' }],
+  ['docker-compose.ha.yml', { REDIS_MIN_REPLICA_ACKS: '1', REDIS_REPLICA_ACK_TIMEOUT_MS: '500' }],
   ['bench: drain', { OUTBOX_REPLAY_INTERVAL_MS: '100' }],
 ];
 

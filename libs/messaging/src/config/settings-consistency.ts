@@ -8,6 +8,9 @@ import type { MessagingSettings } from './messaging-settings';
  */
 export const ENVELOPE_OVERHEAD_BYTES = 1024;
 
+/** What a WAIT's answer may take past its own timeout before the client's command timeout cuts it. */
+export const REPLICA_ACK_MARGIN_MS = 250;
+
 /** Renewals of the exclusive guard's lock happen every third of its TTL (idempotency-guard.ts). */
 const LOCK_RENEWALS_PER_TTL = 3;
 
@@ -79,6 +82,18 @@ export const CONSISTENCY_RULES: readonly ConsistencyRule[] = [
         ? `(${lockTtlMs}) must be below CONSUMER_TIMEOUT_MS (${brokerConsumerTimeoutMs}): a delivery waiting for the lock of a ` +
           `consumer that died must get it before the broker's consumer_timeout takes the delivery away`
         : undefined,
+  },
+  {
+    variable: 'REDIS_REPLICA_ACK_TIMEOUT_MS',
+    related: ['REDIS_COMMAND_TIMEOUT_MS', 'REDIS_MIN_REPLICA_ACKS'],
+    violation: ({ redis: { replicaAckTimeoutMs, commandTimeoutMs, minReplicaAcks } }) => {
+      const allowed = commandTimeoutMs - REPLICA_ACK_MARGIN_MS;
+      return minReplicaAcks > 0 && replicaAckTimeoutMs > allowed
+        ? `(${replicaAckTimeoutMs}) must be at most REDIS_COMMAND_TIMEOUT_MS - ${REPLICA_ACK_MARGIN_MS} (${commandTimeoutMs} - ` +
+            `${REPLICA_ACK_MARGIN_MS} = ${allowed}) when REDIS_MIN_REPLICA_ACKS is ${minReplicaAcks}: WAIT is a Redis command like any ` +
+            `other, and a client that gives up on it first cannot tell a replica shortfall from a lost connection`
+        : undefined;
+    },
   },
   {
     variable: 'MAX_BODY_BYTES',

@@ -10,6 +10,7 @@ describe('maskUrlPassword', () => {
     ['rediss://acl-user:p@ss:w@rd@127.0.0.1:6380/4', 'rediss://acl-user:***@127.0.0.1:6380/4'],
     ['rediss://:only-a-password@redis:6380/0', 'rediss://:***@redis:6380/0'],
     ['amqps://app:s3cret@rabbit:5671/vh?heartbeat=5', 'amqps://app:***@rabbit:5671/vh?heartbeat=5'],
+    ['redis+sentinel://app:secret@s1:26379,s2:26379/primary/1', 'redis+sentinel://app:***@s1:26379,s2:26379/primary/1'],
   ])('masks the password of %p', (url, masked) => {
     expect(maskUrlPassword(url)).toBe(masked);
   });

@@ -1,8 +1,10 @@
 import Redis from 'ioredis';
 import { reserveRedisDatabase } from '../../../../test/support/test-env';
-import { GuardStoppedError, IdempotencyGuard } from './idempotency-guard';
+import { GuardStoppedError } from './guard-stopped-error';
+import { IdempotencyGuard } from './idempotency-guard';
 import { IdempotencyStore, type ClaimResult } from './idempotency-store';
 import { RedisEffect } from './redis-effect';
+import { RedisEffectError } from './redis-effect-error';
 
 /** Runs against the real Redis, in a database reserved for this suite (test/support/test-env.ts), flushed before each test. */
 const PREFIX = 'guard';
@@ -49,7 +51,7 @@ beforeAll(async () => {
 beforeEach(async () => {
   await redis.flushdb();
   store = new IdempotencyStore(redis, PREFIX, 3600);
-  guard = new IdempotencyGuard(store, { lockTtlMs: 5000, maxWaitMs: 100 });
+  guard = new IdempotencyGuard(store, { lockTtlMs: 5000, maxWaitMs: 100, holdBoundMs: 60_000 });
 });
 
 afterEach(() => {
@@ -92,8 +94,18 @@ describe("IdempotencyGuard.run in 'atomic' mode", () => {
     expect(await redis.xlen(STREAM)).toBe(1);
   });
 
-  it('rejects, without waiting, when Redis answers with an error (a bad effect command)', async () => {
-    await expect(guard.run('m-1', 'atomic', () => Promise.resolve(RedisEffect.of(['NOSUCHCOMMAND', 'x'])))).rejects.toThrow();
+  it('rejects at once with RedisEffectError when an effect command of the handler fails (a bad command)', async () => {
+    const error = await guard.run('m-1', 'atomic', () => Promise.resolve(RedisEffect.of(['NOSUCHCOMMAND', 'x']))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RedisEffectError);
+    expect((error as RedisEffectError).messageId).toBe('m-1');
+    expect(await store.isDone('m-1')).toBe(false);
+  });
+
+  it('rejects with RedisEffectError for a WRONGTYPE of the effect, and writes no done mark', async () => {
+    await redis.set(STREAM, 'not a stream');
+    const error = await guard.run('m-1', 'atomic', effectOf('m-1')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RedisEffectError);
+    expect((error as RedisEffectError).reply).toMatch(/^WRONGTYPE /);
     expect(await store.isDone('m-1')).toBe(false);
   });
 });
@@ -168,7 +180,7 @@ describe("IdempotencyGuard.run in 'exclusive' mode", () => {
   });
 
   it('renews the lock while the work runs', async () => {
-    const fast = new IdempotencyGuard(store, { lockTtlMs: 30, maxWaitMs: 100 });
+    const fast = new IdempotencyGuard(store, { lockTtlMs: 30, maxWaitMs: 100, holdBoundMs: 60_000 });
     const renewed = deferred();
     const original = store.renew.bind(store);
     jest.spyOn(store, 'renew').mockImplementation(async (...args: Parameters<IdempotencyStore['renew']>) => {

@@ -94,20 +94,37 @@ describe('IdempotencyStore.claim / complete / release / renew', () => {
 
   it('is done after complete: the effect applied once, the lock freed', async () => {
     await store.claim('m-1', 'A', 5000);
-    expect(await store.complete('m-1', 'A', [xadd('m-1')])).toBe(true);
+    expect(await store.complete('m-1', 'A', [xadd('m-1')])).toBe('applied');
 
     expect(await redis.exists('idem:{m-1}:lock')).toBe(0);
     expect(await store.isDone('m-1')).toBe(true);
     expect(await store.claim('m-1', 'B', 5000)).toBe('done');
     expect(await store.claim('m-1', 'A', 5000)).toBe('done');
-    expect(await store.complete('m-1', 'A', [xadd('m-1')])).toBe(false);
+    expect(await store.complete('m-1', 'A', [xadd('m-1')])).toBe('done');
     expect(await redis.xlen(STREAM)).toBe(1);
   });
 
-  it('does not free another token’s lock on complete', async () => {
+  it('is fenced by the token: a complete while another token holds the lock writes nothing', async () => {
     await store.claim('m-1', 'A', 5000);
-    await store.complete('m-1', 'B', []);
+    expect(await store.complete('m-1', 'B', [xadd('m-1')])).toBe('taken');
     expect(await redis.get('idem:{m-1}:lock')).toBe('A');
+    expect(await store.isDone('m-1')).toBe(false);
+    expect(await redis.exists(STREAM)).toBe(0);
+  });
+
+  it('commits when the lock expired and no one took it', async () => {
+    expect(await store.complete('m-1', 'A', [xadd('m-1')])).toBe('applied');
+    expect(await store.isDone('m-1')).toBe(true);
+    expect(await redis.xlen(STREAM)).toBe(1);
+  });
+
+  it('answers done for a complete after another token completed, and leaves the other lock alone', async () => {
+    await store.claim('m-1', 'B', 5000);
+    expect(await store.complete('m-1', 'B', [xadd('m-1')])).toBe('applied');
+    await redis.set('idem:{m-1}:lock', 'C');
+    expect(await store.complete('m-1', 'A', [xadd('m-1')])).toBe('done');
+    expect(await redis.get('idem:{m-1}:lock')).toBe('C');
+    expect(await redis.xlen(STREAM)).toBe(1);
   });
 
   it('frees the lock on release by its holder only', async () => {
@@ -121,16 +138,24 @@ describe('IdempotencyStore.claim / complete / release / renew', () => {
     expect(await store.claim('m-1', 'B', 5000)).toBe('acquired');
   });
 
-  it('renews only for the holder', async () => {
+  it('renews only for the holder: another token learns the lock is taken', async () => {
     await store.claim('m-1', 'A', 1000);
-    expect(await store.renew('m-1', 'B', 60_000)).toBe(false);
+    expect(await store.renew('m-1', 'B', 60_000)).toBe('taken');
     expect(await redis.pttl('idem:{m-1}:lock')).toBeLessThanOrEqual(1000);
-    expect(await store.renew('m-1', 'A', 60_000)).toBe(true);
+    expect(await store.renew('m-1', 'A', 60_000)).toBe('renewed');
     expect(await redis.pttl('idem:{m-1}:lock')).toBeGreaterThan(1000);
   });
 
-  it('does not renew a lock that is gone', async () => {
-    expect(await store.renew('m-1', 'A', 5000)).toBe(false);
+  it('takes back an expired lock that no one took, with the TTL', async () => {
+    expect(await store.renew('m-1', 'A', 5000)).toBe('reacquired');
+    expect(await redis.get('idem:{m-1}:lock')).toBe('A');
+    expect(await redis.pttl('idem:{m-1}:lock')).toBeGreaterThan(0);
+  });
+
+  it('answers done, and takes nothing, once the id is done', async () => {
+    await store.claim('m-1', 'A', 5000);
+    await store.complete('m-1', 'A', []);
+    expect(await store.renew('m-1', 'A', 5000)).toBe('done');
     expect(await redis.exists('idem:{m-1}:lock')).toBe(0);
   });
 

@@ -5,6 +5,9 @@ export type RedisCommand = [string, ...(string | number)[]];
  * What a handler returns when its whole effect lives in Redis: the commands are run in one Lua script
  * together with the message's done mark, so the effect happens exactly once however often the message
  * is delivered. The commands must be well formed: Redis does not roll back a script that fails half way.
+ * A command refused for a reason of its own (WRONGTYPE, a bad command) fails the handler with
+ * RedisEffectError (retried, then dead-lettered); a refusal of the server (OOM, MISCONF, NOREPLICAS,
+ * READONLY) holds the delivery like any other Redis failure of the guard.
  */
 export class RedisEffect {
   private constructor(readonly commands: RedisCommand[]) {}

@@ -77,6 +77,24 @@ export class MessagingMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly guardRedisFailures = new Counter({
+    name: 'messaging_guard_redis_failures_total',
+    help: 'Failed Redis calls of the idempotency guard (the delivery is held, never counted as an attempt), by kind: OOM, MISCONF, NOREPLICAS, READONLY, timeout, connection, ...',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly guardLockLost = new Counter({
+    name: 'messaging_guard_lock_lost_total',
+    help: 'Exclusive runs whose lock expired while the handler ran (Redis could not renew it), by where it was noticed: renewal or complete.',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+  readonly guardHandedBack = new Counter({
+    name: 'messaging_guard_handed_back_total',
+    help: 'Deliveries the guard handed back to the broker without counting an attempt, by reason: hold_bound, lock_lost, stopping.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly handlerDuration = new Histogram({
     name: 'messaging_handler_duration_seconds',
     help: 'Time a message handler took, successful or not.',

@@ -65,6 +65,9 @@ async function publisherOn(limits: Limits = {}) {
     PUBLISH_CONFIRM_TIMEOUT_MS: String(limits.confirmTimeoutMs ?? 10_000),
     PUBLISH_MAX_IN_FLIGHT: String(limits.maxInFlight ?? 1000),
     PUBLISH_MAX_IN_FLIGHT_BYTES: String(limits.maxInFlightBytes ?? 64 * 1024 * 1024),
+    // Small windows need a batch and a body that fit them (the settings' consistency rules).
+    OUTBOX_REPLAY_BATCH_SIZE: '1',
+    MAX_BODY_BYTES: '1024',
   });
   const manager = new FakeManager();
   const metrics = new MessagingMetrics();

@@ -1,2 +1,3 @@
 export * from './redis-client';
+export * from './redis-failure-kind';
 export * from './replica-acks';

@@ -1,16 +1,20 @@
 import { Logger } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 import { maskUrlPassword } from '../config';
+import { replyCode } from './redis-failure-kind';
 
 /**
  * A Redis client that fails fast instead of queueing: with no offline queue a command sent while the
  * connection is down rejects at once, and `commandTimeout` bounds a command the server never answers.
  * Callers decide what a failure means (503, wait, retry) rather than piling up work in memory.
  * Unfulfilled commands are not re-sent after a reconnect, so a command this process has given up on
- * does not run later behind its back.
+ * does not run later behind its back. A READONLY reply means the server became a replica (a demoted
+ * primary after a failover): the client drops the connection and connects again, so it reaches the
+ * primary that the URL (or a Sentinel) names now instead of asking the replica forever.
  */
 export function createRedisClient(url: string, commandTimeoutMs: number, connectionName: string): Redis {
   const logger = new Logger(`Redis(${connectionName})`);
+  let healthy = true;
   const options: RedisOptions = {
     connectionName,
     enableOfflineQueue: false,
@@ -20,9 +24,15 @@ export function createRedisClient(url: string, commandTimeoutMs: number, connect
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+    // true: reconnect, and do not re-send the refused command (its caller has its answer and decides).
+    reconnectOnError: (error) => {
+      if (replyCode(error) !== 'READONLY') return false;
+      if (healthy) logger.warn(`${maskUrlPassword(url)} is read-only (a replica now): reconnecting`);
+      healthy = false;
+      return true;
+    },
   };
   const client = new Redis(url, options);
-  let healthy = true;
   client.on('ready', () => {
     if (!healthy) logger.log(`reconnected to ${maskUrlPassword(url)}`);
     healthy = true;

@@ -1,0 +1,85 @@
+import { SERVER_REFUSAL_CODES } from '../redis/redis-failure-kind';
+import { EFFECT_ERROR_PREFIX } from './redis-effect-error';
+
+/*
+ * The Lua of the idempotency store (see idempotency-store.ts for the keys). Effect commands travel as
+ * flat arguments after the script's own: for each command its length, then its name and arguments
+ * (['XADD', 's', '*'] -> 3, XADD, s, *); no JSON to encode here or to decode in Lua.
+ *
+ * Redis runs a script atomically, and a server refusal (OOM, MISCONF, NOREPLICAS, READONLY) hits the
+ * script's first write, before anything was changed; such a refusal is raised as it is, an
+ * infrastructure failure. An effect command refused for a reason of its own (WRONGTYPE, a bad
+ * command) is raised with EFFECT_ERROR_PREFIX, so the guard can tell the handler's failures from
+ * its own. Redis does not roll back a script that fails half way: commands before the failing one
+ * stay applied (the done mark is not written, so the message is retried).
+ */
+
+/** Runs the effect commands found in ARGV from index `first` on (see above). */
+const RUN_EFFECT = `
+local refusals = {${SERVER_REFUSAL_CODES.map((code) => `${code} = true`).join(', ')}}
+local function runEffect(first)
+  local i = first
+  while i <= #ARGV do
+    local n = tonumber(ARGV[i])
+    local reply = redis.pcall(unpack(ARGV, i + 1, i + n))
+    if type(reply) == 'table' and reply.err then
+      if refusals[string.match(reply.err, '^%u+') or ''] then error(reply) end
+      error({ err = '${EFFECT_ERROR_PREFIX} ' .. reply.err })
+    end
+    i = i + n + 1
+  end
+end`;
+
+/** Applies the effect (ARGV[2..]) and the done mark once. Returns 1 if applied, 0 if the id was already done. */
+export const COMMIT = `${RUN_EFFECT}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+runEffect(2)
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+return 1`;
+
+/** done, or the lock for this token (re-entrant), or busy when another delivery holds it. */
+export const CLAIM = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'acquired' end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 'acquired'
+end
+return 'busy'`;
+
+/**
+ * COMMIT for a lock holder (effect in ARGV[3..]), fenced by its token: 'applied', 'done' when the id
+ * was done already, 'taken' (nothing written) when another delivery holds the lock now. A lock that
+ * merely expired, held by no one, does not stop the commit: no other run can be working on the id.
+ */
+export const COMPLETE = `${RUN_EFFECT}
+local holder = redis.call('GET', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if holder == ARGV[1] then redis.call('DEL', KEYS[2]) end
+  return 'done'
+end
+if holder and holder ~= ARGV[1] then return 'taken' end
+runEffect(3)
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
+if holder then redis.call('DEL', KEYS[2]) end
+return 'applied'`;
+
+export const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
+ * 'renewed'; 'done' when the id is done (the holder completed: nothing lost); 'reacquired' when the
+ * lock had expired and no one took it (taken back, so no new delivery starts); 'taken' when another
+ * delivery holds it.
+ */
+export const RENEW = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 'renewed'
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'done' end
+if holder then return 'taken' end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 'reacquired'`;
