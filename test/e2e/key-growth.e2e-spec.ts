@@ -21,6 +21,8 @@ const DONE_TTL_SECONDS = 3600;
 const STREAM = 'messaging:processed';
 const SETTINGS = {
   IDEMPOTENCY_TTL_SECONDS: String(DONE_TTL_SECONDS),
+  // The dedup window must outlast the outbox's age limit (a settings consistency rule).
+  OUTBOX_MAX_AGE_MS: '600000',
   CONSUMER_SIMULATED_FAILURES: 'on',
   CONSUMER_MAX_ATTEMPTS: '3',
   CONSUMER_RETRY_BASE_DELAY_MS: '100',

@@ -23,6 +23,8 @@ const MESSAGES = 300;
 const REFUSAL_MS = 6000;
 const CONSUMER_SETTINGS = {
   CONSUMER_TIMEOUT_MS: '5000',
+  // The lock must run out before the broker's consumer_timeout (a settings consistency rule).
+  IDEMPOTENCY_LOCK_TTL_MS: '4000',
   CONSUMER_PREFETCH: '50',
   // Fast retries: on a guard that counted refusals as handler failures, messages would be dead-lettered within the refusal.
   CONSUMER_MAX_ATTEMPTS: '4',

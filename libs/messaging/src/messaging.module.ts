@@ -68,7 +68,7 @@ const consumingProviders: Provider[] = [
     provide: IdempotencyStore,
     inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
     useFactory: (redis: Redis, settings: MessagingSettings) =>
-      new IdempotencyStore(redis, settings.names.redisKeyPrefix, settings.idempotency.ttlSeconds),
+      new IdempotencyStore(redis, settings.names.redisKeyPrefix, settings.idempotency.ttlSeconds, new ReplicaAcks(redis, settings.redis)),
   },
   {
     provide: IdempotencyGuard,

@@ -2,3 +2,4 @@ export * from './messaging-settings';
 export * from './invalid-configuration.error';
 export * from './settings-consistency';
 export * from './settings-description';
+export * from './redis-url';

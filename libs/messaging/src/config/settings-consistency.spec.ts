@@ -73,16 +73,28 @@ describe('settings that contradict each other', () => {
     });
   });
 
-  describe('IDEMPOTENCY_LOCK_TTL_MS ≥ 3 * REDIS_COMMAND_TIMEOUT_MS', () => {
+  describe('IDEMPOTENCY_LOCK_TTL_MS ≥ 4 * REDIS_COMMAND_TIMEOUT_MS', () => {
     it('refuses a lock that one timed-out renewal can lose', () => {
-      const message = expectRefused({ REDIS_COMMAND_TIMEOUT_MS: '1000', IDEMPOTENCY_LOCK_TTL_MS: '2999' }, 'IDEMPOTENCY_LOCK_TTL_MS', [
+      const message = expectRefused({ REDIS_COMMAND_TIMEOUT_MS: '1000', IDEMPOTENCY_LOCK_TTL_MS: '3999' }, 'IDEMPOTENCY_LOCK_TTL_MS', [
         'REDIS_COMMAND_TIMEOUT_MS',
       ]);
-      expect(message).toContain('(3 * 1000 = 3000)');
+      expect(message).toContain('(4 * 1000 = 4000)');
     });
 
-    it('accepts exactly three command timeouts', () => {
-      expect(loadMessagingSettings({ REDIS_COMMAND_TIMEOUT_MS: '1000', IDEMPOTENCY_LOCK_TTL_MS: '3000' }).idempotency.lockTtlMs).toBe(3000);
+    it('accepts exactly four command timeouts', () => {
+      expect(loadMessagingSettings({ REDIS_COMMAND_TIMEOUT_MS: '1000', IDEMPOTENCY_LOCK_TTL_MS: '4000' }).idempotency.lockTtlMs).toBe(4000);
+    });
+  });
+
+  describe('CONSUMER_TIMEOUT_MS ≥ 5 * REDIS_COMMAND_TIMEOUT_MS', () => {
+    it('refuses a consumer timeout a held delivery cannot be handed back within', () => {
+      const env = { REDIS_COMMAND_TIMEOUT_MS: '2000', CONSUMER_TIMEOUT_MS: '9999', IDEMPOTENCY_LOCK_TTL_MS: '8000' };
+      expect(expectRefused(env, 'CONSUMER_TIMEOUT_MS', ['REDIS_COMMAND_TIMEOUT_MS'])).toContain('(5 * 2000 = 10000)');
+    });
+
+    it('accepts exactly five command timeouts', () => {
+      const env = { REDIS_COMMAND_TIMEOUT_MS: '2000', CONSUMER_TIMEOUT_MS: '10000', IDEMPOTENCY_LOCK_TTL_MS: '8000' };
+      expect(loadMessagingSettings(env).consumer.brokerConsumerTimeoutMs).toBe(10000);
     });
   });
 

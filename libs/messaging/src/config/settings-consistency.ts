@@ -11,8 +11,13 @@ export const ENVELOPE_OVERHEAD_BYTES = 1024;
 /** What a WAIT's answer may take past its own timeout before the client's command timeout cuts it. */
 export const REPLICA_ACK_MARGIN_MS = 250;
 
-/** Renewals of the exclusive guard's lock happen every third of its TTL (idempotency-guard.ts). */
-const LOCK_RENEWALS_PER_TTL = 3;
+/**
+ * Renewals of the exclusive guard's lock happen every third of its TTL, and a failed one is tried
+ * again soon after (lock-renewal.ts): four command timeouts per TTL let two tries land in time.
+ */
+const LOCK_TTL_COMMAND_TIMEOUTS = 4;
+/** The guard hands a held delivery back at 80 % of CONSUMER_TIMEOUT_MS; a command begun just before must end in the rest. */
+const CONSUMER_TIMEOUT_COMMAND_TIMEOUTS = 5;
 
 interface ConsistencyRule {
   /** The variable the message names first: the one to change in the usual case. */
@@ -67,10 +72,21 @@ export const CONSISTENCY_RULES: readonly ConsistencyRule[] = [
     variable: 'IDEMPOTENCY_LOCK_TTL_MS',
     related: ['REDIS_COMMAND_TIMEOUT_MS'],
     violation: ({ idempotency: { lockTtlMs }, redis: { commandTimeoutMs } }) => {
-      const needed = LOCK_RENEWALS_PER_TTL * commandTimeoutMs;
+      const needed = LOCK_TTL_COMMAND_TIMEOUTS * commandTimeoutMs;
       return lockTtlMs < needed
-        ? `(${lockTtlMs}) must be at least 3 * REDIS_COMMAND_TIMEOUT_MS (3 * ${commandTimeoutMs} = ${needed}): the lock is renewed ` +
+        ? `(${lockTtlMs}) must be at least 4 * REDIS_COMMAND_TIMEOUT_MS (4 * ${commandTimeoutMs} = ${needed}): the lock is renewed ` +
             `every third of its TTL, and after a renewal that timed out the next one must still land before the lock runs out`
+        : undefined;
+    },
+  },
+  {
+    variable: 'CONSUMER_TIMEOUT_MS',
+    related: ['REDIS_COMMAND_TIMEOUT_MS'],
+    violation: ({ consumer: { brokerConsumerTimeoutMs }, redis: { commandTimeoutMs } }) => {
+      const needed = CONSUMER_TIMEOUT_COMMAND_TIMEOUTS * commandTimeoutMs;
+      return brokerConsumerTimeoutMs < needed
+        ? `(${brokerConsumerTimeoutMs}) must be at least 5 * REDIS_COMMAND_TIMEOUT_MS (5 * ${commandTimeoutMs} = ${needed}): a held ` +
+            `delivery is handed back at 80 % of it, and a Redis command begun just before must end before the broker's timeout`
         : undefined;
     },
   },

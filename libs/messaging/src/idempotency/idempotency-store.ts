@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import type { ReplicaAcks } from '../redis/replica-acks';
 import { CLAIM, COMMIT, COMPLETE, RELEASE, RENEW } from './idempotency-scripts';
 import type { RedisCommand } from './redis-effect';
 
@@ -28,10 +29,16 @@ type IdempotencyRedis = Redis & {
 export class IdempotencyStore {
   private readonly redis: IdempotencyRedis;
 
+  /**
+   * `replicaAcks` (REDIS_MIN_REPLICA_ACKS > 0): a commit, or a check that found the id done, resolves
+   * only once that many replicas hold the done mark (Redis WAIT), so an ack never outruns the mark's
+   * replication and the promotion of a replica cannot make a processed message look new.
+   */
   constructor(
     redis: Redis,
     private readonly keyPrefix: string,
     private readonly doneTtlSeconds: number,
+    private readonly replicaAcks?: ReplicaAcks,
   ) {
     redis.defineCommand('idemCommit', { numberOfKeys: 1, lua: COMMIT });
     redis.defineCommand('idemClaim', { numberOfKeys: 2, lua: CLAIM });
@@ -43,16 +50,34 @@ export class IdempotencyStore {
 
   /** Commits effect + done mark in one round trip; false when the id was done already. */
   async commit(id: string, commands: RedisCommand[]): Promise<boolean> {
-    return (await this.redis.idemCommit(this.doneKey(id), this.doneTtlSeconds, ...flatten(commands))) === 1;
+    const applied = (await this.redis.idemCommit(this.doneKey(id), this.doneTtlSeconds, ...flatten(commands))) === 1;
+    await this.replicated(id, applied ? 'wrote' : 'found-done');
+    return applied;
   }
 
   async claim(id: string, token: string, lockTtlMs: number): Promise<ClaimResult> {
-    return this.redis.idemClaim(this.doneKey(id), this.lockKey(id), token, lockTtlMs);
+    const result = await this.redis.idemClaim(this.doneKey(id), this.lockKey(id), token, lockTtlMs);
+    if (result === 'done') await this.replicated(id, 'found-done');
+    return result;
   }
 
   /** Marks done (with the effect) and frees the lock, unless another delivery holds the lock (see CompleteResult). */
   async complete(id: string, token: string, commands: RedisCommand[]): Promise<CompleteResult> {
-    return this.redis.idemComplete(this.doneKey(id), this.lockKey(id), token, this.doneTtlSeconds, ...flatten(commands));
+    const result = await this.redis.idemComplete(this.doneKey(id), this.lockKey(id), token, this.doneTtlSeconds, ...flatten(commands));
+    if (result !== 'taken') await this.replicated(id, result === 'applied' ? 'wrote' : 'found-done');
+    return result;
+  }
+
+  /**
+   * Waits for the replicas (ReplicaAckShortfallError when too few answer: the guard holds the delivery
+   * and commits again). A mark found done may have been written by another consumer whose own WAIT
+   * fell short: refreshing its TTL is a write after it in the replication stream, so the WAIT that
+   * follows covers the mark too.
+   */
+  private async replicated(id: string, what: 'wrote' | 'found-done'): Promise<void> {
+    if (!this.replicaAcks?.required) return;
+    if (what === 'found-done') await this.redis.expire(this.doneKey(id), this.doneTtlSeconds);
+    await this.replicaAcks.confirm();
   }
 
   async release(id: string, token: string): Promise<void> {

@@ -13,7 +13,6 @@ const PREFIX = 'test';
 const LEASE = 30_000;
 const LIMITS = { maxAttempts: 3, maxAgeMs: 60_000 };
 const HOUR = 3_600_000;
-const T0 = 1_700_000_000_000;
 
 let redis: Redis;
 let redisUrl: string;

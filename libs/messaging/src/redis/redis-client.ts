@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
-import { maskUrlPassword } from '../config';
+import { maskUrlPassword, parseRedisUrl, type RedisTarget } from '../config';
 import { replyCode } from './redis-failure-kind';
 
 /**
@@ -32,7 +32,7 @@ export function createRedisClient(url: string, commandTimeoutMs: number, connect
       return true;
     },
   };
-  const client = new Redis(url, options);
+  const client = connect(parseRedisUrl(url), url, options);
   client.on('ready', () => {
     if (!healthy) logger.log(`reconnected to ${maskUrlPassword(url)}`);
     healthy = true;
@@ -42,6 +42,26 @@ export function createRedisClient(url: string, commandTimeoutMs: number, connect
     healthy = false;
   });
   return client;
+}
+
+/**
+ * One server by its URL, or the primary the Sentinels name: asked at every (re)connect, and, with the
+ * failover detector, dropped as soon as a Sentinel announces a new primary, so both apps follow a
+ * failover without a restart. A Sentinel that does not answer is skipped for the next in the list.
+ */
+function connect(target: RedisTarget, url: string, options: RedisOptions): Redis {
+  if (target.kind === 'standalone') return new Redis(url, options);
+  return new Redis({
+    ...options,
+    sentinels: target.sentinels,
+    name: target.masterName,
+    db: target.db,
+    username: target.username,
+    password: target.password,
+    failoverDetector: true,
+    sentinelCommandTimeout: options.commandTimeout,
+    sentinelRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+  });
 }
 
 /**
