@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DLQ_DELIVERY_LIMIT } from '@app/messaging/topology';
 import type { ChannelModel, GetMessage } from 'amqplib';
 import { startApp, stopAll, waitForReady, type AppProcess } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';
@@ -253,8 +254,9 @@ describe('happy path: one producer, one consumer', () => {
 
     const dlq = queues.find((queue) => queue.name === DLQ);
     expect(dlq).toBeDefined();
-    // Classic, so an operator listing it (which hands messages back) never runs into a delivery limit.
-    expect(dlq).toMatchObject({ durable: true, type: 'classic' });
+    // Quorum, so it lives on no single node; its delivery limit (listings hand messages back) is out of reach.
+    expect(dlq).toMatchObject({ durable: true, type: 'quorum' });
+    expect(argumentsOf(dlq!)['x-delivery-limit']).toBe(DLQ_DELIVERY_LIMIT);
 
     // The work queue's dead letters reach the DLQ: its dead-letter exchange routes its key there.
     const bindings = await rabbitmqctlJson<{
@@ -381,7 +383,7 @@ describe('manual acknowledgement after the work', () => {
       },
       { timeoutMs: 15_000, intervalMs: 200, description: '5 unacknowledged deliveries (rabbitmqctl list_queues)' },
     );
-    await waitFor(() => Promise.resolve(consumer.output().includes('holding the delivery')), {
+    await waitFor(() => Promise.resolve(consumer.output().includes('holding deliveries')), {
       timeoutMs: 10_000,
       description: 'the consumer to report that it holds a delivery while Redis does not answer',
     });

@@ -34,6 +34,8 @@ export const APP_PERMISSIONS = [
   '+@transaction',
   '+@connection',
   '+info',
+  // The outbox's scripts read the server's clock (TIME is in none of the categories above).
+  '+time',
   '-@admin',
   '-flushall',
   '-flushdb',

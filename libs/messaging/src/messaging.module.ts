@@ -13,6 +13,7 @@ import {
   IdempotentHandling,
   InFlightDeliveries,
   MESSAGING_CONSUMER,
+  SubscriptionSupervisor,
 } from './consuming';
 import { holdBoundFor, IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
@@ -23,21 +24,27 @@ import { ConfirmedPublisher, ReliablePublisher } from './publishing';
 import { createRedisClient, firstConnection, ReplicaAcks } from './redis';
 import { ReplayJob } from './replay';
 import { ApiKeyGuard } from './security';
-import { buildTopology } from './topology';
+import { buildTopology, TopologyKeeper } from './topology';
 
-function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, consuming: boolean): RabbitMQConfig {
+/** `keeper` is given on the consuming side only: its failure router declares a missing topology again. */
+function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper): RabbitMQConfig {
+  const consuming = keeper !== undefined;
   const topology = buildTopology(settings);
   return {
     uri: settings.rabbitmqUrls,
-    exchanges: topology.exchanges,
-    queues: topology.queues.map(({ name, options, exchange, routingKey }) => ({ name, options, exchange, routingKey })),
+    // Declared by the publisher and the topology keeper, tolerantly (topology-declaration.ts), not here:
+    // golevelup fails its whole connection setup on one refused declaration.
+    exchanges: [],
+    queues: [],
     prefetchCount: settings.consumer.prefetch,
     // Start without the broker: the producer then sends to the outbox and both apps reconnect later.
     connectionInitOptions: { wait: false, skipConnectionFailedLogging: true },
     connectionManagerOptions: { heartbeatIntervalInSeconds: 5, reconnectTimeInSeconds: 1 },
     registerHandlers: consuming,
     enableDirectReplyTo: false,
-    handlers: consuming ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics)) } : {},
+    handlers: keeper
+      ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics, keeper)) }
+      : {},
   };
 }
 
@@ -90,6 +97,8 @@ const consumingProviders: Provider[] = [
   },
   InFlightDeliveries,
   IdempotentHandling,
+  TopologyKeeper,
+  SubscriptionSupervisor,
   ConsumerDrain,
   DeadLetterQueue,
   BackgroundSubscription,
@@ -128,8 +137,9 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
       imports: [
         ...(base.imports ?? []),
         RabbitMQModule.forRootAsync({
-          inject: [MESSAGING_SETTINGS, MessagingMetrics],
-          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics) => rabbitConfig(settings, metrics, consuming),
+          inject: [MESSAGING_SETTINGS, MessagingMetrics, ...(consuming ? [TopologyKeeper] : [])],
+          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper) =>
+            rabbitConfig(settings, metrics, keeper),
         }),
         ...(publishing ? [ScheduleModule.forRoot()] : []),
         ...(consuming ? [DiscoveryModule] : []),

@@ -1,6 +1,8 @@
 import type { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import type { GetMessage } from 'amqplib';
 import { loadMessagingSettings } from '../config';
+import { MessagingMetrics } from '../metrics';
+import { TopologyKeeper } from '../topology';
 import { DeadLetterQueue } from './dead-letter-queue.service';
 
 /**
@@ -38,7 +40,9 @@ function fakeDlq(ids: (string | undefined)[]) {
       },
     },
   } as unknown as AmqpConnection;
-  return { dlq: new DeadLetterQueue(amqp, loadMessagingSettings({})), published, acked, opened: () => channelsOpened };
+  const settings = loadMessagingSettings({});
+  const dlq = new DeadLetterQueue(amqp, settings, new MessagingMetrics(), new TopologyKeeper(settings));
+  return { dlq, published, acked, opened: () => channelsOpened };
 }
 
 describe('DeadLetterQueue.moveBack selection', () => {

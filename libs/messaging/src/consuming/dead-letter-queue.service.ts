@@ -4,6 +4,12 @@ import type { ConfirmChannel, GetMessage, Options } from 'amqplib';
 import type { MessagingSettings } from '../config';
 import { HEADERS, type MessageSelection } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
+import { MessagingMetrics } from '../metrics';
+import { TopologyKeeper } from '../topology';
+import { CopyReturnedError, publishCopy } from './confirmed-copy';
+
+/** How long a move-back copy waits for its confirm before the move stops (the message stays a dead letter). */
+const MOVE_BACK_CONFIRM_TIMEOUT_MS = 10_000;
 
 export interface DeadLetter {
   messageId?: string;
@@ -27,7 +33,9 @@ const FAILURE_HEADERS = [
  * Operator access to the DLQ. Listing takes messages without acknowledging them and hands them all
  * back by closing its channel. Moving a message back publishes a copy to the work queue (attempt count
  * reset, failure headers dropped), waits for the confirm, and only then removes it from the DLQ:
- * a crash in between leaves a copy in both, and the guard processes it once.
+ * a crash in between leaves a copy in both, and the guard processes it once. The copy is mandatory:
+ * when no queue takes it (the work queue deleted) the move stops there with a 503, that message stays
+ * in the DLQ, and the topology is declared again for the next try.
  */
 @Injectable()
 export class DeadLetterQueue {
@@ -36,6 +44,8 @@ export class DeadLetterQueue {
   constructor(
     private readonly amqp: AmqpConnection,
     @Inject(MESSAGING_SETTINGS) private readonly settings: MessagingSettings,
+    private readonly metrics: MessagingMetrics,
+    private readonly topology: TopologyKeeper,
   ) {}
 
   async count(): Promise<number> {
@@ -84,7 +94,7 @@ export class DeadLetterQueue {
     return channel.get(this.settings.names.deadLetterQueue, { noAck: false });
   }
 
-  private publishToWorkQueue(channel: ConfirmChannel, message: GetMessage): Promise<void> {
+  private async publishToWorkQueue(channel: ConfirmChannel, message: GetMessage): Promise<void> {
     const headers = { ...(message.properties.headers ?? {}) };
     for (const name of [
       ...FAILURE_HEADERS,
@@ -99,11 +109,18 @@ export class DeadLetterQueue {
       delete headers[name];
     }
     const options: Options.Publish = { ...message.properties, headers, persistent: true };
-    return new Promise<void>((resolve, reject) =>
-      channel.publish('', this.settings.names.queue, message.content, options, (err: unknown) =>
-        err ? reject(err instanceof Error ? err : new Error(JSON.stringify(err))) : resolve(),
-      ),
-    );
+    const copy = { exchange: '', routingKey: this.settings.names.queue, content: message.content, options, target: 'move_back' as const };
+    try {
+      await publishCopy(channel, copy, MOVE_BACK_CONFIRM_TIMEOUT_MS);
+    } catch (error) {
+      if (!(error instanceof CopyReturnedError)) throw error;
+      this.metrics.copiesReturned.inc({ target: error.target });
+      this.logger.error({ messageId: message.properties.messageId as unknown }, 'move-back copy returned: no queue took it');
+      await this.topology.ensure(error.message);
+      throw new ServiceUnavailableException(
+        `the work queue ${this.settings.names.queue} did not take the copy (returned as unroutable); the message stays in the DLQ, the topology was declared again: retry`,
+      );
+    }
   }
 
   /** Unacknowledged messages return to the DLQ when the channel closes. */
@@ -111,6 +128,9 @@ export class DeadLetterQueue {
     const connection = this.amqp.managedConnection.connection;
     if (!connection) throw new ServiceUnavailableException('not connected to the broker');
     const channel = await connection.createConfirmChannel();
+    // Without a listener amqplib throws a broker-closed channel's error (a missing DLQ: 404) into its
+    // frame loop and drops the whole connection, the consuming channel with it.
+    channel.on('error', (error: Error) => this.logger.warn({ error: error.message }, 'dead-letter channel closed by the broker'));
     try {
       return await work(channel);
     } finally {

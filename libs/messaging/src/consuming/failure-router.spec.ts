@@ -15,6 +15,11 @@ describe('decideFailure', () => {
     expect(decideFailure(new GuardStoppedError('m-1'), 5, 5, RETRY_QUEUES)).toEqual({ action: 'requeue' });
   });
 
+  it('requeues for any subclass of GuardStoppedError (a hold given up before the broker consumer_timeout)', () => {
+    class HoldGivenUpError extends GuardStoppedError {}
+    expect(decideFailure(new HoldGivenUpError('m-1'), 3, 5, RETRY_QUEUES)).toEqual({ action: 'requeue' });
+  });
+
   it('dead-letters an invalid envelope as poison on its first attempt, with the reason', () => {
     expect(decideFailure(new InvalidEnvelopeError('envelope has no valid type'), 1, 5, RETRY_QUEUES)).toEqual({
       action: 'dead-letter',

@@ -1,10 +1,11 @@
 import { Logger } from '@nestjs/common';
-import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { MessagingSettings } from '../config';
 import { correlationIdOfDelivery, HEADERS, InvalidEnvelopeError } from '../envelope';
 import { GuardStoppedError } from '../idempotency';
 import type { MessagingMetrics } from '../metrics';
-import type { Topology } from '../topology';
+import type { Topology, TopologyKeeper } from '../topology';
+import { CopyReturnedError, publishCopy } from './confirmed-copy';
 
 /** Headers the broker owns; they are not copied onto a message we publish again. */
 const BROKER_HEADERS = [
@@ -19,7 +20,10 @@ const BROKER_HEADERS = [
 ];
 
 const ROUTING_CONFIRM_TIMEOUT_MS = 10_000;
-/** Pause before handing back a delivery we could not route, so a broken broker is not hammered. */
+/**
+ * Pause before handing back a delivery we could not route, so a broken broker is not hammered (and,
+ * after a returned copy, the topology is declared again meanwhile).
+ */
 const REQUEUE_PAUSE_MS = 1000;
 
 export type FailureDecision =
@@ -74,32 +78,18 @@ function republishOptions(delivery: ConsumeMessage, extraHeaders: Record<string,
   };
 }
 
-function publishConfirmed(
-  channel: Channel,
-  exchange: string,
-  routingKey: string,
-  content: Buffer,
-  options: Options.Publish,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no confirm in time')), ROUTING_CONFIRM_TIMEOUT_MS);
-    (channel as ConfirmChannel).publish(exchange, routingKey, content, options, (err: unknown) => {
-      clearTimeout(timer);
-      if (err) reject(asError(err));
-      else resolve();
-    });
-  });
-}
-
 /**
  * The consumer's error handler (golevelup's `errorHandler`): every delivery whose handling threw ends
  * here. A retryable failure is copied, with its attempt count, to the delay queue for that attempt; a
  * message that can never succeed, or has used its attempts, is copied to the DLQ with headers saying
  * why, when, from where and how often. The original is acknowledged only after the broker confirmed
  * the copy, so a crash in between leaves a duplicate (absorbed by the guard), never a loss. Nothing
- * is requeued in a hot loop: a copy that cannot be routed is handed back after a pause.
+ * is requeued in a hot loop: a copy that is not confirmed, or that the broker returned because no
+ * queue took it (a delay queue or the DLQ deleted), leaves the original unacknowledged, handed back
+ * after a pause; a returned copy is counted (messaging_copies_returned_total{target}) and makes the
+ * topology be declared again, so the next attempt finds its queue.
  */
-export function createFailureRouter(settings: MessagingSettings, topology: Topology, metrics: MessagingMetrics) {
+export function createFailureRouter(settings: MessagingSettings, topology: Topology, metrics: MessagingMetrics, keeper: TopologyKeeper) {
   const logger = new Logger('FailureRouter');
   const { queue, deadLetterExchange } = settings.names;
 
@@ -122,12 +112,16 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
         return;
       }
       if (decision.action === 'retry') {
-        await publishConfirmed(
+        await publishCopy(
           channel,
-          '',
-          decision.queue,
-          delivery.content,
-          republishOptions(delivery, { [HEADERS.attempt]: decision.nextAttempt }),
+          {
+            exchange: '',
+            routingKey: decision.queue,
+            content: delivery.content,
+            options: republishOptions(delivery, { [HEADERS.attempt]: decision.nextAttempt }),
+            target: 'retry',
+          },
+          ROUTING_CONFIRM_TIMEOUT_MS,
         );
         channel.ack(delivery);
         metrics.consumed.inc({ result: 'retried' });
@@ -135,26 +129,40 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
         return;
       }
       const now = new Date().toISOString();
-      await publishConfirmed(
+      await publishCopy(
         channel,
-        deadLetterExchange,
-        queue,
-        delivery.content,
-        republishOptions(delivery, {
-          [HEADERS.failureReason]: decision.reason,
-          [HEADERS.failureKind]: decision.kind,
-          [HEADERS.failedAt]: now,
-          [HEADERS.failedQueue]: queue,
-          [HEADERS.failedAttempts]: decision.kind === 'poison' ? 0 : attempt,
-        }),
+        {
+          exchange: deadLetterExchange,
+          routingKey: queue,
+          content: delivery.content,
+          options: republishOptions(delivery, {
+            [HEADERS.failureReason]: decision.reason,
+            [HEADERS.failureKind]: decision.kind,
+            [HEADERS.failedAt]: now,
+            [HEADERS.failedQueue]: queue,
+            [HEADERS.failedAttempts]: decision.kind === 'poison' ? 0 : attempt,
+          }),
+          target: 'dead_letter',
+        },
+        ROUTING_CONFIRM_TIMEOUT_MS,
       );
       channel.ack(delivery);
       metrics.consumed.inc({ result: 'dead_lettered' });
       logger.error({ ...log, reason: decision.reason }, 'message dead-lettered');
     } catch (routingError) {
-      // Most often the channel is gone, and the broker redelivers the message by itself.
-      logger.warn({ ...log, routingError: (routingError as Error).message }, 'could not route the failed delivery; handing it back');
-      await new Promise((resolve) => setTimeout(resolve, REQUEUE_PAUSE_MS));
+      const pause = new Promise((resolve) => setTimeout(resolve, REQUEUE_PAUSE_MS));
+      if (routingError instanceof CopyReturnedError) {
+        metrics.copiesReturned.inc({ target: routingError.target });
+        logger.error(
+          { ...log, target: routingError.target, exchange: routingError.exchange, routingKey: routingError.routingKey },
+          'the copy of the failed delivery was returned (no queue took it); handing the delivery back and declaring the topology again',
+        );
+        await Promise.all([pause, keeper.ensure(routingError.message)]);
+      } else {
+        // Most often the channel is gone, and the broker redelivers the message by itself.
+        logger.warn({ ...log, routingError: (routingError as Error).message }, 'could not route the failed delivery; handing it back');
+        await pause;
+      }
       try {
         channel.nack(delivery, false, true);
       } catch {
@@ -162,8 +170,4 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
       }
     }
   };
-}
-
-function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(JSON.stringify(value));
 }

@@ -6,3 +6,5 @@ export * from './in-flight-deliveries';
 export * from './background-subscription';
 export * from './consumer-drain.service';
 export * from './dead-letter-queue.service';
+export * from './confirmed-copy';
+export * from './subscription-supervisor';

@@ -1,6 +1,7 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { SubscriptionSupervisor } from '../consuming/subscription-supervisor';
 import { MESSAGING_REDIS } from '../messaging.constants';
 import { ConfirmedPublisher } from '../publishing/confirmed-publisher';
 
@@ -9,20 +10,30 @@ export interface DependencyState {
   detail?: string;
 }
 
-/** Looks at the two dependencies without side effects: the broker connection and a Redis PING. */
+/** Looks at the dependencies without side effects: the broker connection, a Redis PING, the consumers. */
 @Injectable()
 export class DependencyProbe {
   constructor(
     private readonly amqp: AmqpConnection,
     @Inject(MESSAGING_REDIS) private readonly redis: Redis,
     @Optional() private readonly publisher?: ConfirmedPublisher,
+    @Optional() private readonly subscriptions?: SubscriptionSupervisor,
   ) {}
 
-  /** In a publishing app the broker counts as up only once its confirm channel is open. */
+  /**
+   * In a publishing app the broker counts as up only once its publisher is ready (its confirm channel
+   * open, the connection not blocked by the broker...), and the detail says why not.
+   */
   broker(): DependencyState {
     if (!this.amqp.managedConnection?.isConnected()) return { up: false, detail: 'not connected' };
-    if (this.publisher && !this.publisher.isReady()) return { up: false, detail: 'publisher channel not open' };
+    const notReady = this.publisher?.notReadyReason();
+    if (notReady !== undefined) return { up: false, detail: notReady };
     return { up: true };
+  }
+
+  /** In a consuming app: up while every subscription has an active consumer on the broker. */
+  consumers(): DependencyState | undefined {
+    return this.subscriptions?.state();
   }
 
   async redisState(): Promise<DependencyState> {

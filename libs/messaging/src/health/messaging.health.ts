@@ -8,7 +8,8 @@ const describe = (state: DependencyState) => (state.up ? 'up' : `down: ${state.d
  * Terminus indicators for the two roles.
  * - intake (producer): accepting needs the broker OR the outbox; one of them down is `degraded`
  *   (still 200: messages go to the outbox, or straight to the broker), both down is `down` (503).
- * - processing (consumer): consuming needs the broker AND Redis.
+ * - processing (consumer): consuming needs the broker AND Redis AND an active consumer on every
+ *   subscription (none while the broker has cancelled it or closed its channel, or while stopping).
  */
 @Injectable()
 export class MessagingHealthIndicator {
@@ -31,7 +32,8 @@ export class MessagingHealthIndicator {
     const session = this.health.check('processing');
     const broker = this.probe.broker();
     const redis = await this.probe.redisState();
-    const details = { broker: describe(broker), redis: describe(redis) };
-    return broker.up && redis.up ? session.up(details) : session.down(details);
+    const consumers = this.probe.consumers() ?? { up: true };
+    const details = { broker: describe(broker), redis: describe(redis), consumers: describe(consumers) };
+    return broker.up && redis.up && consumers.up ? session.up(details) : session.down(details);
   }
 }

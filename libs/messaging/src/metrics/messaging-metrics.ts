@@ -77,6 +77,18 @@ export class MessagingMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly copiesReturned = new Counter({
+    name: 'messaging_copies_returned_total',
+    help: 'Copies (retry, dead letter, move-back) the broker returned as unroutable; their originals were handed back, not acknowledged.',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+  readonly consumerRecoveries = new Counter({
+    name: 'messaging_consumer_recoveries_total',
+    help: 'Subscriptions the consumer restored by itself, by cause (channel_closed: the broker closed the consuming channel; cancelled: the broker cancelled the consumer).',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
   readonly guardRedisFailures = new Counter({
     name: 'messaging_guard_redis_failures_total',
     help: 'Failed Redis calls of the idempotency guard (the delivery is held, never counted as an attempt), by kind: OOM, MISCONF, NOREPLICAS, READONLY, timeout, connection, ...',

@@ -5,7 +5,7 @@ import type { MessagingSettings } from '../config';
 import { publishProperties, type WireMessage } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
-import { assertTopology, buildTopology } from '../topology';
+import { buildTopology, declareTopology } from '../topology';
 import { ConfirmWindow, type InFlightPublish } from './confirm-window';
 import { PublishFailedError } from './publish-errors';
 
@@ -170,6 +170,12 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     if (this.opening || this.channel || this.closed) return;
     this.opening = true;
     try {
+      // Declared on channels of their own first: a refused declaration closes its channel, and one
+      // that cannot be made (a cluster node down, a queue with other arguments) must not keep the
+      // publisher off the broker. Publishes to an exchange that is missing fail and go to the outbox.
+      const { failures, kept } = await declareTopology(connection, buildTopology(this.settings));
+      if (failures.length > 0) this.logger.warn({ failures }, 'could not declare all of the topology; publishing anyway');
+      if (kept.length > 0) this.logger.warn({ kept }, 'topology objects exist with other arguments: kept as they are');
       const channel = await connection.createConfirmChannel();
       channel.on('return', (returned: Message) => {
         const id = returned.properties.messageId as string | undefined;
@@ -180,7 +186,6 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
         if (this.channel === channel) this.dropChannel('channel closed');
         this.reopenLater();
       });
-      await assertTopology(channel, buildTopology(this.settings));
       if (this.closed) {
         await channel.close().catch(() => undefined);
         return;

@@ -1,1 +1,3 @@
 export * from './topology';
+export * from './topology-keeper';
+export * from './topology-declaration';

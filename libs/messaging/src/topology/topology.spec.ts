@@ -1,5 +1,5 @@
 import { loadMessagingSettings, type MessagingSettings } from '../config';
-import { assertTopology, buildTopology, retryDelayMs, retryQueueName, type QueueDeclaration } from './topology';
+import { assertTopology, buildTopology, DLQ_DELIVERY_LIMIT, retryDelayMs, retryQueueName, type QueueDeclaration } from './topology';
 
 function settingsWith(env: NodeJS.ProcessEnv = {}): MessagingSettings {
   return loadMessagingSettings({
@@ -69,11 +69,11 @@ describe('buildTopology', () => {
     });
   });
 
-  it('binds the DLQ (a classic queue, which never drops what it returns) to the DLX with the work queue as routing key', () => {
+  it('binds the DLQ (a quorum queue, on no single node, whose delivery limit listings never reach) to the DLX with the work queue as routing key', () => {
     const dlq = queueNamed(buildTopology(settingsWith()).queues, 'work.dlq');
     expect(dlq).toEqual({
       name: 'work.dlq',
-      options: { durable: true, arguments: { 'x-queue-type': 'classic' } },
+      options: { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DLQ_DELIVERY_LIMIT } },
       exchange: 'ex.dead',
       routingKey: 'work',
     });

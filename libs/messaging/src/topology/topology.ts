@@ -36,6 +36,9 @@ function quorumArguments(deadLetterExchange: string, deadLetterRoutingKey: strin
   };
 }
 
+/** How often a dead letter may be handed back (listed) before a quorum DLQ would drop it: never, in practice. */
+export const DLQ_DELIVERY_LIMIT = 1_000_000_000;
+
 /** Delay after the n-th failed attempt (1-based): base * 2^(n-1), capped. */
 export function retryDelayMs(failedAttempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** (failedAttempt - 1));
@@ -71,12 +74,13 @@ export function buildTopology(settings: MessagingSettings): Topology {
         exchange,
         routingKey: '#',
       },
-      // A classic queue on purpose: quorum queues count every return of a message (an operator's
-      // listing gives them back), and RabbitMQ 4 drops a message past its default limit of 20.
-      // A classic queue keeps dead letters however often they are looked at, in their order.
+      // A quorum queue, so that no queue of ours lives on one node: while a classic DLQ's node is down,
+      // nothing can be dead-lettered and declaring the topology fails on every other node. Quorum
+      // queues count each return of a message (an operator's listing gives them back) and drop a
+      // message past x-delivery-limit (RabbitMQ 4's default: 20); this limit is out of reach.
       {
         name: deadLetterQueue,
-        options: { durable: true, arguments: { 'x-queue-type': 'classic' } },
+        options: { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DLQ_DELIVERY_LIMIT } },
         exchange: deadLetterExchange,
         routingKey: queue,
       },
