@@ -92,8 +92,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
+/** The counts the invariants are about (shared with the HA run, test/ha/ha-run.ts). */
+export type CountedInvariants = Pick<ChaosReport, 'lost' | 'duplicated' | 'phantom' | 'deadLettered' | 'parked' | 'unexpected'>;
+
 /** Failures of the invariants, one line each; empty when the run passed. */
-export function violations(report: ChaosReport): string[] {
+export function violations(report: CountedInvariants): string[] {
   const found: string[] = [];
   if (report.lost.length > 0) found.push(`${report.lost.length} accepted messages lost: ${sample(report.lost)}`);
   if (report.duplicated.length > 0)

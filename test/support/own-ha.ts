@@ -107,9 +107,15 @@ export async function startOwnSentinelRedis(options: { label: string; masterName
     await Promise.all(started.map((server) => server.stop()));
   };
   try {
-    const primary = await startOwnRedis({ label: `${options.label}-data1` });
+    // A full sync starts at once, not after the default 5 s wait for more replicas (diskless sync):
+    // a replica (first start, or an old primary coming back) holds the data within a second.
+    const syncNow = ['--repl-diskless-sync-delay', '0'];
+    const primary = await startOwnRedis({ label: `${options.label}-data1`, args: syncNow });
     started.push(primary);
-    const replica = await startOwnRedis({ label: `${options.label}-data2`, args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    const replica = await startOwnRedis({
+      label: `${options.label}-data2`,
+      args: [...syncNow, '--replicaof', '127.0.0.1', String(primary.port)],
+    });
     started.push(replica);
     const sentinelConfig = [
       `sentinel monitor ${masterName} 127.0.0.1 ${primary.port} 2`,
@@ -148,7 +154,8 @@ export async function startOwnSentinelRedis(options: { label: string; masterName
     await waitFor(
       async () => {
         const info = await primary.client().info('replication');
-        return /connected_slaves:1/.test(info) && (await primaryPort()) === primary.port;
+        // `online`, not just connected: a replica waiting for its first sync (wait_bgsave) holds nothing yet.
+        return /slave0:[^\r\n]*state=online/.test(info) && (await primaryPort()) === primary.port;
       },
       { timeoutMs: 30_000, intervalMs: 200, description: 'the replica to sync and the Sentinels to see the primary' },
     );
