@@ -1,15 +1,13 @@
 import { waitForReady } from '../support/app-process';
-import { OUTBOX_DUE, OUTBOX_PARKED } from '../support/outbox-keys';
+import { OUTBOX_PARKED } from '../support/outbox-keys';
 import { processedCounts } from '../support/processed';
 import { queueState } from '../support/queue-state';
-import { loadMessagingSettings } from '@app/messaging/config';
-import { buildTopology } from '@app/messaging/topology';
 import { createOwnServersEnv, type OwnServersEnv } from '../support/own-env';
 import type { TestEnv } from '../support/test-env';
-import { waitFor } from '../support/wait-for';
 import { runChaosLoad, type ChaosLoadResult } from './chaos-load';
 import { describeEvent, FAULT_KINDS, faultSchedule, type FaultEvent, type FaultKind } from './chaos-schedule';
 import { CHAOS_SETTINGS, ChaosSystem, type TimelineEntry } from './chaos-system';
+import { consumedQueues, drain, quiesce } from './settle';
 
 /**
  * One chaos run, Jepsen style: a paced load of retrying clients against real producer and consumer
@@ -67,8 +65,6 @@ export interface ChaosReport {
   logFiles: string[];
 }
 
-const FINAL_CONSUMER = 'consumer-1';
-
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   // Servers of the run's own: the memory alarm and Redis's maxmemory change the server.
   const env: OwnServersEnv = await createOwnServersEnv('chaos');
@@ -84,7 +80,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.all(system.apps().map((app) => waitForReady(app)));
     const load = await runUnderFaults(system, schedule, options);
     const drainMs = await drain(env, system, acceptedIds(load), options.drainTimeoutMs);
-    await quiesce(env, system);
+    await quiesce(env, system, consumedQueues(CHAOS_SETTINGS));
     return await count(env, system, load, schedule, drainMs, options);
   } finally {
     await system?.shutdown();
@@ -158,53 +154,6 @@ async function runUnderFaults(system: ChaosSystem, schedule: FaultEvent[], optio
   await Promise.all(faults);
   await system.heal();
   return loading;
-}
-
-/** Waits until every accepted message has its effect and nothing is left in the outbox or the work queue. */
-async function drain(env: TestEnv, system: ChaosSystem, accepted: string[], timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  await waitFor(
-    async () => {
-      const counts = await processedCounts(env.redis);
-      if (!accepted.every((id) => counts.has(id))) return false;
-      if ((await env.redis.zcard(OUTBOX_DUE)) > 0) return false;
-      return (await queueState(env, 'messaging.consumer'))?.ready === 0;
-    },
-    { timeoutMs, intervalMs: 250, description: `${accepted.length} accepted messages to be processed` },
-  ).catch((error: Error) => system.note(`drain: ${error.message}`));
-  system.note(`drained after ${Date.now() - started} ms`);
-  return Date.now() - started;
-}
-
-/**
- * Stops everything and lets one consumer take what is left (deliveries handed back at the stop, retries
- * waiting in delay queues), so a late duplicate is counted rather than missed.
- */
-async function quiesce(env: TestEnv, system: ChaosSystem): Promise<void> {
-  await system.stop('producer');
-  await system.stop('consumer');
-  if ((await messagesLeft(env)) === 0) return;
-  system.note('messages left in the queues: one consumer takes them');
-  await system.restart(FINAL_CONSUMER);
-  await waitFor(async () => (await messagesLeft(env)) === 0, {
-    timeoutMs: 60_000,
-    intervalMs: 250,
-    description: 'the queues to empty',
-  }).catch((error: Error) => system.note(`quiesce: ${error.message}`));
-  await system.stop('consumer');
-}
-
-/** The work queue and its delay queues, as the apps declare them with the run's settings. */
-const CONSUMED_QUEUES = (() => {
-  const topology = buildTopology(loadMessagingSettings(CHAOS_SETTINGS));
-  return ['messaging.consumer', ...new Set(topology.retryQueues)];
-})();
-
-/** Ready messages in the work queue and its delay queues (live counts, not statistics). */
-async function messagesLeft(env: TestEnv): Promise<number> {
-  let left = 0;
-  for (const name of CONSUMED_QUEUES) left += (await queueState(env, name))?.ready ?? 0;
-  return left;
 }
 
 async function count(

@@ -1,16 +1,14 @@
 import { waitForReady } from '../support/app-process';
-import { OUTBOX_DUE, OUTBOX_PARKED } from '../support/outbox-keys';
+import { OUTBOX_PARKED } from '../support/outbox-keys';
 import { processedCounts } from '../support/processed';
 import { queueState } from '../support/queue-state';
-import { waitFor } from '../support/wait-for';
-import { loadMessagingSettings } from '@app/messaging/config';
-import { buildTopology } from '@app/messaging/topology';
 import { runChaosLoad, type ChaosLoadResult } from '../chaos/chaos-load';
 import { queueMembership, startHaDeployment, type HaDeployment, type RedisMode } from './ha-deployment';
 import { describeMs, injectHaFault, type Failover } from './ha-faults';
 import type { HaReport, QueuePlacement } from './ha-report';
 import { describeHaEvent, haFaultSchedule, type HaFaultEvent, type HaFaultKind } from './ha-schedule';
 import { HA_SETTINGS, HaSystem } from './ha-system';
+import { consumedQueues, drain, quiesce } from '../chaos/settle';
 
 /**
  * One HA run: two producers and two consumers on a 3-node RabbitMQ cluster and a Redis primary +
@@ -31,9 +29,6 @@ export interface HaOptions {
 
 /** A fault due this late in the load is skipped (there would be no load left to measure it with). */
 const LATEST_FAULT = 0.9;
-const FINAL_CONSUMER = 'consumer-1';
-const WORK_QUEUE = 'messaging.consumer';
-const CONSUMED_QUEUES = [WORK_QUEUE, ...new Set(buildTopology(loadMessagingSettings(HA_SETTINGS)).retryQueues)];
 
 export async function runHa(options: HaOptions): Promise<HaReport> {
   const schedule = haFaultSchedule(options);
@@ -50,9 +45,10 @@ export async function runHa(options: HaOptions): Promise<HaReport> {
     options.log(`  cluster, Sentinels and apps up after ${((Date.now() - bootStarted) / 1000).toFixed(1)} s`);
     const placementAtStart = await placement(deployment);
     const { load, failovers, skipped } = await runUnderFaults(deployment, system, schedule, options);
-    const drainMs = await drain(deployment, system, load, options.drainTimeoutMs);
+    const accepted = load.messages.filter((message) => message.accepted !== undefined).map((message) => message.id);
+    const drainMs = await drain(deployment, system, accepted, options.drainTimeoutMs);
     const placementAtEnd = await placement(deployment);
-    await quiesce(deployment, system);
+    await quiesce(deployment, system, consumedQueues(HA_SETTINGS));
     return {
       ...(await count(deployment, system, load, drainMs)),
       seed: options.seed,
@@ -133,44 +129,6 @@ async function placement(deployment: HaDeployment): Promise<QueuePlacement[]> {
     ...queue,
     onEveryNode: queue.type === 'quorum' && nodes.every((node) => queue.members.includes(node)),
   }));
-}
-
-/** Waits until every accepted message has its effect and nothing is left in the outbox or the work queue. */
-async function drain(deployment: HaDeployment, system: HaSystem, load: ChaosLoadResult, timeoutMs: number): Promise<number> {
-  const accepted = load.messages.filter((message) => message.accepted !== undefined).map((message) => message.id);
-  const started = Date.now();
-  await waitFor(
-    async () => {
-      const counts = await processedCounts(deployment.redis);
-      if (!accepted.every((id) => counts.has(id))) return false;
-      if ((await deployment.redis.zcard(OUTBOX_DUE)) > 0) return false;
-      return (await queueState(deployment, WORK_QUEUE))?.ready === 0;
-    },
-    { timeoutMs, intervalMs: 250, description: `${accepted.length} accepted messages to be processed` },
-  ).catch((error: Error) => system.note(`drain: ${error.message}`));
-  system.note(`drained after ${Date.now() - started} ms`);
-  return Date.now() - started;
-}
-
-/** Stops everything and lets one consumer take what is left, so a late duplicate is counted rather than missed. */
-async function quiesce(deployment: HaDeployment, system: HaSystem): Promise<void> {
-  await system.stop('producer');
-  await system.stop('consumer');
-  if ((await messagesLeft(deployment)) === 0) return;
-  system.note('messages left in the queues: one consumer takes them');
-  await system.restart(FINAL_CONSUMER);
-  await waitFor(async () => (await messagesLeft(deployment)) === 0, {
-    timeoutMs: 60_000,
-    intervalMs: 250,
-    description: 'the queues to empty',
-  }).catch((error: Error) => system.note(`quiesce: ${error.message}`));
-  await system.stop('consumer');
-}
-
-async function messagesLeft(deployment: HaDeployment): Promise<number> {
-  let left = 0;
-  for (const name of CONSUMED_QUEUES) left += (await queueState(deployment, name))?.ready ?? 0;
-  return left;
 }
 
 type Counted = Omit<
