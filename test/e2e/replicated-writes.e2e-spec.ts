@@ -126,6 +126,14 @@ describe('a Sentinel URL (redis+sentinel://)', () => {
         timeoutMs: 20_000,
         description: 'the replica to finish its initial sync',
       });
+      // Just after its initial sync a replica may not answer acks yet: wait until it does.
+      await waitFor(
+        async () => {
+          await client.set('ha:warm-up', String(Date.now()));
+          return (await client.wait(1, 300)) >= 1;
+        },
+        { timeoutMs: 20_000, description: 'the replica to acknowledge writes' },
+      );
       const acknowledged: string[] = [];
       for (let i = 0; i < 200; i++) {
         await outbox.store(message(`s-${i}`), 'test');
@@ -137,8 +145,11 @@ describe('a Sentinel URL (redis+sentinel://)', () => {
         timeoutMs: 30_000,
         description: 'the Sentinels to promote the replica',
       });
-      // With one replica required, writes wait for the old primary to come back as a replica of the new one.
+      const promoted = await ha.primary();
+      // With one replica required, writes wait for the old primary to come back as a replica of the new
+      // one (a supervisor's start script points it there, as the Sentinels would a little later).
       await old.restart();
+      await old.client().call('REPLICAOF', '127.0.0.1', String(promoted.port));
       // The client finds the promoted replica through the Sentinels and writes there, without a restart.
       await waitFor(
         async () => {
@@ -147,11 +158,60 @@ describe('a Sentinel URL (redis+sentinel://)', () => {
         },
         { timeoutMs: 30_000, intervalMs: 250, description: 'a write through the Sentinel URL after the failover' },
       );
-      const promoted = await ha.primary();
       expect(promoted.port).not.toBe(old.port);
       const due = new Set(await promoted.client(3).zrange('ha:{outbox}:due', 0, -1));
       expect(acknowledged.filter((id) => !due.has(id))).toEqual([]);
       expect(due.has('after-failover')).toBe(true);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe('what replica acknowledgements cannot buy', () => {
+  let primary: OwnRedis;
+  let upToDate: OwnRedis;
+  let behind: OwnRedis;
+
+  beforeAll(async () => {
+    Logger.overrideLogger(false);
+    primary = await startOwnRedis({ label: 'wait-limit-primary' });
+    const replicaOf = ['--replicaof', '127.0.0.1', String(primary.port)];
+    [upToDate, behind] = await Promise.all([
+      startOwnRedis({ label: 'wait-limit-a', args: replicaOf }),
+      startOwnRedis({ label: 'wait-limit-b', args: replicaOf }),
+    ]);
+    const admin = primary.client();
+    await waitFor(async () => ((await admin.info('replication')).match(/state=online/g) ?? []).length === 2, {
+      timeoutMs: 15_000,
+      description: 'both replicas in sync',
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all([primary?.stop(), upToDate?.stop(), behind?.stop()]);
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+
+  it('with more replicas than REDIS_MIN_REPLICA_ACKS, promoting the one that missed a write loses that acknowledged write', async () => {
+    const client = createRedisClient(primary.url(0), 1000, 'wait-limit');
+    try {
+      await waitFor(() => Promise.resolve(client.status === 'ready'), { timeoutMs: 10_000, description: 'the client' });
+      // One replica is cut off from the primary (as by a partition): it stops taking the replication stream.
+      const lagging = behind.client();
+      await lagging.call('REPLICAOF', 'NO', 'ONE');
+      const outbox = new OutboxStore(client, 'limit', new ReplicaAcks(client, POLICY));
+      await outbox.store(message('acknowledged'), 'test');
+      expect(await upToDate.client().zscore('limit:{outbox}:due', 'acknowledged')).not.toBeNull();
+      // The primary dies and the replica that missed the write is the one promoted.
+      await primary.kill();
+      process.kill(behind.pid() as number, 'SIGCONT');
+      const promoted = behind.client();
+      await waitFor(async () => (await promoted.call('REPLICAOF', 'NO', 'ONE')) === 'OK', {
+        timeoutMs: 10_000,
+        description: 'the promotion',
+      });
+      expect(await promoted.zscore('limit:{outbox}:due', 'acknowledged')).toBeNull();
     } finally {
       client.disconnect();
     }
