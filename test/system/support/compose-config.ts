@@ -60,10 +60,10 @@ function composeCommand(): string[] {
   );
 }
 
-/** Runs `config` on the repository's docker-compose.yml with `env` as the interpolation environment. */
-export function composeConfig(env: NodeJS.ProcessEnv = process.env): ComposeFile {
+/** Runs `config` on a compose file of the repository (docker-compose.yml) with `env` as the interpolation environment. */
+export function composeConfig(env: NodeJS.ProcessEnv = process.env, file = 'docker-compose.yml'): ComposeFile {
   const [command, ...prefix] = composeCommand();
-  const text = execFileSync(command, [...prefix, '--file', resolve(REPO_ROOT, 'docker-compose.yml'), 'config'], {
+  const text = execFileSync(command, [...prefix, '--file', resolve(REPO_ROOT, file), 'config'], {
     cwd: REPO_ROOT,
     env,
     encoding: 'utf8',
