@@ -4,6 +4,7 @@ import { FaultProxy } from '../support/fault-proxy';
 import type { OwnServersEnv } from '../support/own-env';
 import { appEnv } from '../support/test-env';
 import type { FaultEvent, FaultKind } from './chaos-schedule';
+import { ServerFaults, type ServerFault } from './server-faults';
 
 /**
  * The system under chaos: producer and consumer instances, each behind a RabbitMQ proxy and a Redis
@@ -53,11 +54,11 @@ export class ChaosSystem {
   readonly injected = new Map<FaultKind, number>();
   private readonly instances = new Map<string, Instance>();
   private stopping = false;
-  /** Server-wide faults can overlap too; the server heals when the last one ends. */
-  private alarms = 0;
-  private redisWriteRefusals = 0;
+  private readonly serverFaults: ServerFaults;
 
-  private constructor(private readonly env: OwnServersEnv) {}
+  private constructor(env: OwnServersEnv) {
+    this.serverFaults = new ServerFaults(env);
+  }
 
   private startedAt = Date.now();
   /** The last /metrics text of every process (by pid), read every second: a SIGKILL loses at most a second of counts. */
@@ -169,43 +170,19 @@ export class ChaosSystem {
           (instance) => instance.amqp.resume(),
         );
       case 'alarm-broker':
-        return this.serverWindow(
-          event,
-          'alarms',
-          () => this.env.rabbit.setMemoryAlarm(true),
-          () => this.env.rabbit.setMemoryAlarm(false),
-        );
       case 'refuse-redis-writes':
-        return this.serverWindow(
-          event,
-          'redisWriteRefusals',
-          () => this.setRedisWritesRefused(true),
-          () => this.setRedisWritesRefused(false),
-        );
+        return this.serverWindow(event, event.kind);
       case 'kill-producer':
       case 'kill-consumer':
         return this.killAndRestart(event.kind, targets[0], event.durationMs);
     }
   }
 
-  /** maxmemory of 1 byte under noeviction: Redis refuses every write with OOM and still answers reads. */
-  private async setRedisWritesRefused(refused: boolean): Promise<void> {
-    const admin = this.env.redis;
-    if (refused) await admin.config('SET', 'maxmemory-policy', 'noeviction');
-    await admin.config('SET', 'maxmemory', refused ? '1' : '0');
-  }
-
-  private async serverWindow(
-    event: FaultEvent,
-    counter: 'alarms' | 'redisWriteRefusals',
-    begin: () => Promise<void>,
-    end: () => Promise<void>,
-  ): Promise<void> {
+  private async serverWindow(event: FaultEvent, fault: ServerFault): Promise<void> {
     this.note(`${event.kind} for ${event.durationMs} ms`);
-    if (this[counter]++ === 0) await begin();
+    await this.serverFaults.begin(fault);
     await sleep(event.durationMs);
-    this[counter] = Math.max(0, this[counter] - 1);
-    if (this[counter] === 0) await end();
+    await this.serverFaults.end(fault);
     this.note(`${event.kind} healed`);
   }
 
@@ -215,9 +192,7 @@ export class ChaosSystem {
 
   /** Every link healed and every instance up, for the drain. */
   async heal(): Promise<void> {
-    this.alarms = this.redisWriteRefusals = 0;
-    await this.env.rabbit.setMemoryAlarm(false);
-    await this.setRedisWritesRefused(false);
+    await this.serverFaults.healAll();
     for (const instance of this.instances.values()) {
       instance.refusedAmqp = instance.refusedRedis = instance.stalledAmqp = 0;
       instance.amqp.accept();
