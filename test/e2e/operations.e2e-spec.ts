@@ -11,7 +11,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { messageIdForIdempotencyKey } from '@app/messaging/envelope';
-import { matchApiKey } from '@app/messaging/security';
+import { matchApiKey } from '@app/http-platform';
 import { drainAndCount } from '../fault/drain';
 import { sendLoad } from '../fault/load';
 import { startApp, stopAll, waitForReady, type AppProcess } from '../support/app-process';

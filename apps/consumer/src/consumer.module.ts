@@ -1,4 +1,5 @@
-import { MessagingHealthModule, messagingLoggerModule, MessagingModule, MetricsController, type MessagingSettings } from '@app/messaging';
+import { MessagingHealthModule, MessagingModule, MetricsController, type MessagingSettings } from '@app/messaging';
+import { messagingLoggerModule } from '@app/http-platform';
 import { DynamicModule, Module } from '@nestjs/common';
 import { DeadLetterAdminController } from './admin/dead-letter-admin.controller';
 import { HealthController } from './health/health.controller';

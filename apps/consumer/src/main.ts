@@ -1,4 +1,4 @@
-import { loadSettingsOrExit, startHttpApp } from '@app/messaging';
+import { loadSettingsOrExit, startHttpApp } from '@app/http-platform';
 import { ConsumerModule } from './consumer.module';
 import { simulatedFailuresEnabled } from './processing/simulated-failure';
 

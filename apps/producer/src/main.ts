@@ -1,4 +1,4 @@
-import { loadSettingsOrExit, startHttpApp } from '@app/messaging';
+import { loadSettingsOrExit, startHttpApp } from '@app/http-platform';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ProducerModule } from './producer.module';
 

@@ -1,11 +1,5 @@
-import {
-  ApiKeyThrottlerGuard,
-  MessagingHealthModule,
-  messagingLoggerModule,
-  MessagingModule,
-  MetricsController,
-  type MessagingSettings,
-} from '@app/messaging';
+import { MessagingHealthModule, MessagingModule, MetricsController, type MessagingSettings } from '@app/messaging';
+import { ApiKeyThrottlerGuard, messagingLoggerModule } from '@app/http-platform';
 import { DynamicModule, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { OutboxAdminController } from './admin/outbox-admin.controller';

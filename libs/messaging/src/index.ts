@@ -11,5 +11,3 @@ export * from './idempotency';
 export * from './consuming';
 export * from './messaging.constants';
 export * from './messaging.module';
-export * from './runtime';
-export * from './security';

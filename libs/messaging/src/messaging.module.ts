@@ -23,7 +23,6 @@ import { OutboxStore } from './outbox';
 import { ConfirmedPublisher, ReliablePublisher } from './publishing';
 import { createRedisClient, firstConnection, ReplicaAcks } from './redis';
 import { ReplayJob } from './replay';
-import { ApiKeyGuard } from './security';
 import { buildTopology, TopologyKeeper } from './topology';
 
 /** `keeper` is given on the consuming side only: its failure router declares a missing topology again. */
@@ -144,8 +143,8 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
         ...(publishing ? [ScheduleModule.forRoot()] : []),
         ...(consuming ? [DiscoveryModule] : []),
       ],
-      providers: [...(base.providers ?? []), MessagingMetrics, ApiKeyGuard, redisProvider, ...sideProviders],
-      exports: [MESSAGING_SETTINGS, MESSAGING_REDIS, MessagingMetrics, ApiKeyGuard, RabbitMQModule, ...sideProviders.map(providerToken)],
+      providers: [...(base.providers ?? []), MessagingMetrics, redisProvider, ...sideProviders],
+      exports: [MESSAGING_SETTINGS, MESSAGING_REDIS, MessagingMetrics, RabbitMQModule, ...sideProviders.map(providerToken)],
     };
   }
 

@@ -1,4 +1,5 @@
-import { ApiKeyGuard, DeadLetterQueue, listWindowOf, messageIdOf, selectionOf } from '@app/messaging';
+import { DeadLetterQueue } from '@app/messaging';
+import { ApiKeyGuard, listWindowOf, messageIdOf, selectionOf } from '@app/http-platform';
 import { BadRequestException, Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 
 /**

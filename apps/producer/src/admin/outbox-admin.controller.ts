@@ -1,4 +1,5 @@
-import { ApiKeyGuard, listWindowOf, messageIdOf, OutboxStore, selectionOf, type OutboxEntry } from '@app/messaging';
+import { OutboxStore, type OutboxEntry } from '@app/messaging';
+import { ApiKeyGuard, listWindowOf, messageIdOf, selectionOf } from '@app/http-platform';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiQuery, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import {
-  ApiKeyGuard,
   createEnvelope,
   InvalidMessageError,
   MessageNotAcceptedError,
   messageIdForIdempotencyKey,
   ReliablePublisher,
 } from '@app/messaging';
+import { ApiKeyGuard } from '@app/http-platform';
 import {
   BadRequestException,
   Body,

@@ -1,4 +1,5 @@
-import { ApiKeyThrottlerGuard, MESSAGING_SETTINGS, type MessagingSettings } from '@app/messaging';
+import { MESSAGING_SETTINGS, type MessagingSettings } from '@app/messaging';
+import { ApiKeyThrottlerGuard } from '@app/http-platform';
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 
 /**

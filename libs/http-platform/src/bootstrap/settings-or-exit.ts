@@ -1,4 +1,4 @@
-import { InvalidConfigurationError, loadMessagingSettings, type MessagingSettings } from '../config';
+import { InvalidConfigurationError, loadMessagingSettings, type MessagingSettings } from '@app/messaging/config';
 
 /** Reads the settings; a bad one stops the process with one line naming the variable. */
 export function loadSettingsOrExit(env: NodeJS.ProcessEnv = process.env): MessagingSettings {

@@ -1,5 +1,5 @@
 import { LoggerModule } from 'nestjs-pino';
-import type { MessagingSettings } from '../config';
+import type { MessagingSettings } from '@app/messaging/config';
 
 /**
  * Structured JSON logs (pino). Secrets in headers are redacted; one line per request is not written.

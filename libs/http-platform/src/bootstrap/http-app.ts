@@ -2,7 +2,7 @@ import { DynamicModule, Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
-import { describeSettings, type MessagingSettings } from '../config';
+import { describeSettings, type MessagingSettings } from '@app/messaging/config';
 import { securityHeaders } from '../security';
 import { useStrictJsonBodies } from './json-body-parser';
 

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { CanActivate, ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
-import type { MessagingSettings } from '../config';
-import { MESSAGING_SETTINGS } from '../messaging.constants';
+import type { MessagingSettings } from '@app/messaging/config';
+import { MESSAGING_SETTINGS } from '@app/messaging/messaging.constants';
 
 /** What the guard leaves on the request: a stable, non-secret identity of the caller's key. */
 export interface AuthenticatedRequest {

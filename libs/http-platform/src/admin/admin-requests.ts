@@ -1,5 +1,11 @@
 import { BadRequestException } from '@nestjs/common';
-import { InvalidSelectionError, isMessageId, MESSAGE_ID_MAX_LENGTH, parseMessageSelection, type MessageSelection } from '../envelope';
+import {
+  InvalidSelectionError,
+  isMessageId,
+  MESSAGE_ID_MAX_LENGTH,
+  parseMessageSelection,
+  type MessageSelection,
+} from '@app/messaging/envelope';
 
 /** Most entries one admin list returns. */
 export const LIST_MAX_LIMIT = 1000;
