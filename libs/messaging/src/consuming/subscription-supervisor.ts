@@ -98,6 +98,7 @@ export class SubscriptionSupervisor implements OnModuleInit {
 
   onModuleInit(): void {
     this.topology.bind(() => this.amqp.managedConnection?.connection);
+    this.metrics.readQueueConsumersFrom(() => this.activeConsumers());
     const internals = this.amqp as unknown as GolevelupInternals;
     if (typeof internals.registerConsumerForQueue !== 'function' || typeof internals.unregisterConsumerForQueue !== 'function') {
       throw new Error('SubscriptionSupervisor: this golevelup version keeps no consumer registry (expected 9.x)');
@@ -143,6 +144,11 @@ export class SubscriptionSupervisor implements OnModuleInit {
     const lost = [...this.subscriptions.values()].filter((s) => !s.consumerTag);
     if (lost.length === 0) return { up: true };
     return { up: false, detail: lost.map((s) => `no active consumer on ${s.queue} (${s.lost?.detail ?? 'unknown'})`).join('; ') };
+  }
+
+  /** Per subscribed queue: 1 while it has an active consumer of this process, else 0 (messaging_queue_consumers). */
+  private *activeConsumers(): Iterable<[string, number]> {
+    for (const subscription of this.subscriptions.values()) yield [subscription.queue, !this.stopping && subscription.consumerTag ? 1 : 0];
   }
 
   /** Cancels every consumer; deliveries arriving from now on are handed back without running. */

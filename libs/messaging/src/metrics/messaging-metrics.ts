@@ -107,6 +107,18 @@ export class MessagingMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  /**
+   * Read at each scrape from the consuming side (which registers the reader), so that an alert can
+   * tell a queue nobody consumes from; a process that does not consume reports no series.
+   */
+  readonly queueConsumers = new Gauge({
+    name: 'messaging_queue_consumers',
+    help: 'Active consumers of this process on each queue it subscribes to (0 while the broker has cancelled it, its channel is closed, or the process is stopping).',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+    collect: () => this.collectQueueConsumers(),
+  });
+  private queueConsumerReader?: () => Iterable<[queue: string, active: number]>;
   readonly handlerDuration = new Histogram({
     name: 'messaging_handler_duration_seconds',
     help: 'Time a message handler took, successful or not.',
@@ -116,6 +128,17 @@ export class MessagingMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The consuming side says, at each scrape, how many active consumers each of its queues has. */
+  readQueueConsumersFrom(reader: () => Iterable<[queue: string, active: number]>): void {
+    this.queueConsumerReader = reader;
+  }
+
+  private collectQueueConsumers(): void {
+    if (!this.queueConsumerReader) return;
+    this.queueConsumers.reset();
+    for (const [queue, active] of this.queueConsumerReader()) this.queueConsumers.set({ queue }, active);
   }
 
   render(): Promise<string> {
