@@ -49,3 +49,22 @@ export function argumentsOf(row: { name?: string; arguments?: unknown }): Record
   }
   return result;
 }
+
+/**
+ * RabbitMQ 3.10 keeps one permanent dead-letter worker per quorum queue with the at-least-once strategy
+ * (`rabbit_fifo_dlx_worker`). When such a queue is deleted while its worker is starting (a suite's
+ * vhost deleted at its cleanup), the worker crash-loops on the missing queue until its supervisor
+ * (`rabbit_fifo_dlx_sup`) gives up and dies, and the broker never restarts it: from then on every
+ * quorum queue with `x-dead-letter-strategy: at-least-once` fails to start (`noproc`), in every vhost.
+ * This restarts that supervisor when it is gone, and says so, so that one suite's cleanup cannot break
+ * the broker for the suites after it. Resolves with true when it had to revive it.
+ */
+export async function reviveDeadLetterSupervisor(): Promise<boolean> {
+  const out = await rabbitmqctl(
+    'eval',
+    'case whereis(rabbit_fifo_dlx_sup) of undefined -> {revived, supervisor:restart_child(rabbit_sup, rabbit_fifo_dlx_sup)}; _ -> alive end.',
+  ).catch(() => 'alive');
+  if (out.trim() === 'alive') return false;
+  process.stderr.write(`test support: RabbitMQ's rabbit_fifo_dlx_sup had died (3.10 bug); restarted it: ${out.trim()}\n`);
+  return true;
+}

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import * as amqplib from 'amqplib';
 import type { ChannelModel } from 'amqplib';
 import Redis from 'ioredis';
-import { rabbitmqctl } from './rabbitmqctl';
+import { rabbitmqctl, reviveDeadLetterSupervisor } from './rabbitmqctl';
 import { waitFor } from './wait-for';
 
 /**
@@ -229,7 +229,10 @@ export async function createTestEnv(label: string): Promise<TestEnv> {
     cleanedUp ??= (async () => {
       await Promise.all([...connections].map((connection) => connection.close().catch(() => undefined)));
       connections.clear();
-      if (vhostCreated) await rabbitmqctl('delete_vhost', vhost).catch(() => undefined);
+      if (vhostCreated) {
+        await rabbitmqctl('delete_vhost', vhost).catch(() => undefined);
+        await reviveDeadLetterSupervisor();
+      }
       await release();
     })();
     return cleanedUp;
@@ -237,6 +240,7 @@ export async function createTestEnv(label: string): Promise<TestEnv> {
 
   try {
     await sweepAbandonedVhosts();
+    await reviveDeadLetterSupervisor();
     await rabbitmqctl('add_vhost', vhost);
     vhostCreated = true;
     await rabbitmqctl('set_permissions', '-p', vhost, base.amqp.user, '.*', '.*', '.*');
