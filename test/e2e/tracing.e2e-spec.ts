@@ -262,6 +262,25 @@ describe('http/protobuf, OTEL_SERVICE_NAME and the sampler variables', () => {
   });
 });
 
+describe('a clean stop', () => {
+  it('exports the spans still buffered (a batch delay far longer than the test)', async () => {
+    await producer.kill();
+    producer = await startApp('producer', { ...appEnv(env), ...otlp('http/json', { OTEL_BSP_SCHEDULE_DELAY: '600000' }) });
+    await brokerUp(producer, true);
+    const caller = callerContext();
+    const sent = await postMessage(producer.url(''), { type: 'trace.stop', payload: {} }, { traceparent: caller.traceparent });
+    expect(sent.status).toBe(202);
+    const exported = () => receiver.spans().filter((span) => span.traceId === caller.traceId && span.service === 'producer');
+    expect(exported()).toEqual([]);
+    await producer.stop();
+    expect(
+      exported()
+        .map((span) => span.kind)
+        .sort(),
+    ).toEqual([KIND.server, KIND.producer]);
+  });
+});
+
 describe('the OTEL_* variables at start', () => {
   it.each([
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
