@@ -1,10 +1,14 @@
 import { loadSettingsOrExit, startHttpApp } from '@app/http-platform';
+import { startTracing } from '@app/messaging/tracing';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ProducerModule } from './producer.module';
 
 async function bootstrap(): Promise<void> {
+  // Before Nest, so the SDK is registered when the first span starts (off unless an OTLP endpoint is set).
+  const tracing = await startTracing('producer');
   const settings = loadSettingsOrExit();
   await startHttpApp(ProducerModule.forRoot(settings), settings, settings.producerPort, 'producer', (app) => {
+    tracing.instrument(app);
     const document = new DocumentBuilder()
       .setTitle('Producer')
       .setDescription('Accepts messages and publishes them to RabbitMQ with broker confirms, or stores them for replay.')

@@ -5,6 +5,7 @@ import { correlationIdOfDelivery, HEADERS, InvalidEnvelopeError } from '../envel
 import { GuardStoppedError } from '../idempotency';
 import type { MessagingMetrics } from '../metrics';
 import type { Topology, TopologyKeeper } from '../topology';
+import { endingDeliverySpans, noteDeliveryFailure } from '../spans';
 import { CopyReturnedError, publishCopy } from './confirmed-copy';
 
 /** Headers the broker owns; they are not copied onto a message we publish again. */
@@ -93,7 +94,8 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
   const logger = new Logger('FailureRouter');
   const { queue, deadLetterExchange } = settings.names;
 
-  return async (channel: Channel, delivery: ConsumeMessage, error: unknown): Promise<void> => {
+  // The process span of a failed delivery (spans/) ends once it is routed.
+  return endingDeliverySpans(async (channel: Channel, delivery: ConsumeMessage, error: unknown): Promise<void> => {
     const attempt = attemptOf(delivery);
     const decision = decideFailure(error, attempt, settings.consumer.maxAttempts, topology.retryQueues);
     const log = {
@@ -125,6 +127,10 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
         );
         channel.ack(delivery);
         metrics.consumed.inc({ result: 'retried' });
+        noteDeliveryFailure(delivery, 'retry scheduled', {
+          'reliable_messaging.retry.queue': decision.queue,
+          'reliable_messaging.retry.attempt': decision.nextAttempt,
+        });
         logger.warn({ ...log, retryQueue: decision.queue }, 'handler failed, retry scheduled');
         return;
       }
@@ -148,6 +154,10 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
       );
       channel.ack(delivery);
       metrics.consumed.inc({ result: 'dead_lettered' });
+      noteDeliveryFailure(delivery, 'dead-lettered', {
+        'reliable_messaging.failure.kind': decision.kind,
+        'reliable_messaging.failure.reason': decision.reason,
+      });
       logger.error({ ...log, reason: decision.reason }, 'message dead-lettered');
     } catch (routingError) {
       const pause = new Promise((resolve) => setTimeout(resolve, REQUEUE_PAUSE_MS));
@@ -163,11 +173,12 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
         logger.warn({ ...log, routingError: (routingError as Error).message }, 'could not route the failed delivery; handing it back');
         await pause;
       }
+      noteDeliveryFailure(delivery, 'handed back', { 'reliable_messaging.routing_error': (routingError as Error).message });
       try {
         channel.nack(delivery, false, true);
       } catch {
         // channel closed: the broker requeues unacknowledged deliveries itself
       }
     }
-  };
+  });
 }

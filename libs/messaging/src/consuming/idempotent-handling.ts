@@ -6,6 +6,7 @@ import { correlationIdOfDelivery, type MessageEnvelope } from '../envelope';
 import { IdempotencyGuard, type EffectMode } from '../idempotency';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
+import { noteDeliveryResult, traceDelivery } from '../spans';
 import { attemptOf } from './failure-router';
 import { IDEMPOTENT_HANDLING, IDEMPOTENT_MODE, type GuardedRun } from './idempotent.decorator';
 import { InFlightDeliveries } from './in-flight-deliveries';
@@ -53,7 +54,7 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
   }
 
   run(envelope: MessageEnvelope, delivery: ConsumeMessage | undefined, mode: EffectMode, work: () => Promise<unknown>): Promise<void> {
-    return this.inFlight.track(() => this.handle(envelope, delivery, mode, work));
+    return this.inFlight.track(() => traceDelivery(envelope.id, delivery, () => this.handle(envelope, delivery, mode, work)));
   }
 
   private async handle(
@@ -71,6 +72,7 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
       }
     });
     this.metrics.consumed.inc(OUTCOME_LABELS[outcome]);
+    noteDeliveryResult(outcome);
     if (this.infoEnabled) {
       const message = outcome === 'duplicate' ? 'duplicate delivery acknowledged without running the handler' : 'message processed';
       this.logger.log(describe(envelope, delivery), message);

@@ -16,7 +16,7 @@ export const HEADERS = {
 
 /** The properties every message carries on the wire (the contract's list). */
 export function publishProperties(message: WireMessage, occurredAtMs = Date.now()): Options.Publish {
-  const headers: Record<string, unknown> = { [HEADERS.schemaVersion]: 1 };
+  const headers: Record<string, unknown> = { ...message.trace, [HEADERS.schemaVersion]: 1 };
   if (message.correlationId) headers[HEADERS.correlationId] = message.correlationId;
   return {
     persistent: true,

@@ -14,6 +14,8 @@ export interface WireMessage {
   type: string;
   body: Buffer;
   correlationId?: string;
+  /** The trace context of its publish span (W3C traceparent / tracestate), sent as AMQP headers and kept with an outbox record. */
+  trace?: Record<string, string>;
 }
 
 /** messageId, type and correlationId travel as AMQP short strings: at most 255 bytes of UTF-8. */

@@ -12,7 +12,8 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
 
 /**
  * Writes a record once, due ARGV[6] ms from now (0: at once): a second write of the same id keeps the
- * first (and its counts). ARGV[1..5]: id, body, type, correlation id, last error. The second write
+ * first (and its counts). ARGV[1..5]: id, body, type, correlation id, last error; ARGV[7]: the trace
+ * context (JSON, or empty). The second write
  * still writes a little (a count of stores), so that a WAIT after it covers the first one, which may
  * have come from another producer whose WAIT fell short.
  */
@@ -22,12 +23,12 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 redis.call('HSET', KEYS[1], 'body', ARGV[2], 'type', ARGV[3], 'correlationId', ARGV[4],
-  'storedAt', now, 'attempts', 0, 'deferrals', 0, 'lastError', ARGV[5])
+  'storedAt', now, 'attempts', 0, 'deferrals', 0, 'lastError', ARGV[5], 'trace', ARGV[7] or '')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
 return 1`;
 
 /** Fields a claim returns per record, after its id. */
-export const CLAIMED_FIELDS = ['body', 'type', 'correlationId', 'storedAt', 'attempts', 'deferrals', 'lastError'] as const;
+export const CLAIMED_FIELDS = ['body', 'type', 'correlationId', 'storedAt', 'attempts', 'deferrals', 'lastError', 'trace'] as const;
 
 /**
  * Claims up to ARGV[2] due records by pushing their due time to the end of a lease of ARGV[1] ms;

@@ -36,7 +36,7 @@ export interface OutboxCounts {
 /*
  * Keys, all in one hash slot ({outbox}) so the scripts below stay valid on Redis Cluster:
  *   <prefix>:{outbox}:record:<id>  hash: body, type, correlationId, storedAt, attempts, deferrals,
- *                                  lastError, lastAttemptAt
+ *                                  lastError, lastAttemptAt, trace (the publish span's context, JSON)
  *   <prefix>:{outbox}:due          sorted set: id -> when it may next be replayed (ms). A claim moves the
  *                                  score to the end of the lease, so a replayer that dies frees it then.
  *   <prefix>:{outbox}:parked       sorted set: id -> when it was parked. Parked records are kept.
@@ -116,6 +116,7 @@ export class OutboxStore {
       message.correlationId ?? '',
       reason,
       Math.max(0, Math.round(delayMs)),
+      message.trace ? JSON.stringify(message.trace) : '',
     );
     await this.replicaAcks?.confirm();
   }
@@ -173,7 +174,7 @@ export class OutboxStore {
 }
 
 /** A record's fields, in CLAIMED_FIELDS order, as an entry. */
-function toEntry(id: string, [body, type, correlationId, storedAt, attempts, deferrals, lastError]: (string | null)[]): OutboxEntry {
+function toEntry(id: string, [body, type, correlationId, storedAt, attempts, deferrals, lastError, trace]: (string | null)[]): OutboxEntry {
   return {
     id,
     type: type ?? '',
@@ -183,5 +184,21 @@ function toEntry(id: string, [body, type, correlationId, storedAt, attempts, def
     attempts: Number(attempts),
     deferrals: Number(deferrals ?? 0),
     lastError: lastError || undefined,
+    trace: traceOf(trace),
   };
+}
+
+/** The trace context stored with a record (a JSON object of strings), or undefined; a malformed one is dropped, never fatal. */
+function traceOf(stored: string | null): Record<string, string> | undefined {
+  if (!stored) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(stored);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+    const entries = Object.entries(parsed as Record<string, unknown>).filter(
+      (entry): entry is [string, string] => typeof entry[1] === 'string',
+    );
+    return entries.length > 0 ? Object.fromEntries(entries) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -4,6 +4,7 @@ import { toWireMessage, type MessageEnvelope, type WireLimits, type WireMessage 
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { OutboxStore } from '../outbox';
+import { tracePublish } from '../spans';
 import { ConfirmedPublisher } from './confirmed-publisher';
 import { MessageNotAcceptedError, PublishFailedError } from './publish-errors';
 
@@ -40,6 +41,7 @@ export class ReliablePublisher {
   private readonly lateConfirmed: string[] = [];
   /** MAX_PAYLOAD_DEPTH and the size the broker and the confirm window take: checked before a channel is touched. */
   private readonly wireLimits: WireLimits;
+  private readonly exchange: string;
 
   constructor(
     private readonly broker: ConfirmedPublisher,
@@ -50,6 +52,7 @@ export class ReliablePublisher {
     this.infoEnabled = logsInfo(settings);
     broker.onLateConfirm((messageId) => this.forgetConfirmed(messageId));
     this.wireLimits = settings.publishing;
+    this.exchange = settings.names.exchange;
   }
 
   /** Rejects with InvalidMessageError, nothing sent or stored, for a message that cannot be sent as it is. */
@@ -73,7 +76,12 @@ export class ReliablePublisher {
     });
   }
 
-  async publishWire(message: WireMessage, occurredAtMs?: number): Promise<PublishStatus> {
+  /** Sends in a publish span (tracing/ — a no-op while tracing is off), whose context travels with the message. */
+  publishWire(message: WireMessage, occurredAtMs?: number): Promise<PublishStatus> {
+    return tracePublish(message, this.exchange, (traced) => this.send(traced, occurredAtMs));
+  }
+
+  private async send(message: WireMessage, occurredAtMs?: number): Promise<PublishStatus> {
     // Not ready (no channel, or blocked by a resource alarm) is refused at once, without a send.
     let brokerError: string;
     const started = performance.now();

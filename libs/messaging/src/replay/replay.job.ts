@@ -6,6 +6,7 @@ import { MessagingMetrics } from '../metrics';
 import { OutboxStore, type OutboxEntry, type OutboxFailure } from '../outbox';
 import { ConfirmedPublisher } from '../publishing/confirmed-publisher';
 import { PublishFailedError } from '../publishing/publish-errors';
+import { traceReplay } from '../spans';
 import { backoffDelayMs } from './backoff';
 
 export interface ReplayReport {
@@ -89,7 +90,10 @@ export class ReplayJob implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 
   private async replayBatch(batch: OutboxEntry[]): Promise<ReplayReport> {
-    const outcomes = await Promise.allSettled(batch.map((entry) => this.broker.publish(entry, entry.storedAt)));
+    const exchange = this.settings.names.exchange;
+    const outcomes = await Promise.allSettled(
+      batch.map((entry) => traceReplay(entry, exchange, () => this.broker.publish(entry, entry.storedAt))),
+    );
     const confirmed: string[] = [];
     const failures: OutboxFailure[] = [];
     const { backoffBaseMs, backoffMaxMs } = this.settings.outbox;

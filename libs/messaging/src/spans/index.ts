@@ -1,0 +1,3 @@
+export * from './delivery-span';
+export * from './message-attributes';
+export * from './publish-span';
