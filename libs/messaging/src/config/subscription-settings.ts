@@ -94,7 +94,7 @@ const definitionSchema = z.object({
 const never = () => false;
 
 /** Where an error in the declaration of subscriptions[index] is reported. */
-const where = (index: number, path: readonly PropertyKey[] = []) => ['subscriptions', `[${index}]`, ...path.map(String)].join('.');
+const where = (index: number, path: readonly PropertyKey[] = []) => [`subscriptions[${index}]`, ...path.map(String)].join('.');
 
 /**
  * The subscriptions of the settings with their defaults; `settings.subscriptions` undefined means the
@@ -156,7 +156,8 @@ export function keyspaceOf(definition: SubscriptionDefinition): string | undefin
 /** The rule IDEMPOTENCY_TTL_SECONDS follows (settings-consistency.ts), with this subscription's retry delays. */
 function assertRememberedLongEnough(settings: MessagingSettings, subscription: SubscriptionSettings, index: number): void {
   const { maxAttempts, retryBaseDelayMs, retryMaxDelayMs } = subscription;
-  const gapMs = settings.outbox.maxAgeMs + settings.outbox.backoffMaxMs + retryDelaysTotalMs(maxAttempts, retryBaseDelayMs, retryMaxDelayMs);
+  const gapMs =
+    settings.outbox.maxAgeMs + settings.outbox.backoffMaxMs + retryDelaysTotalMs(maxAttempts, retryBaseDelayMs, retryMaxDelayMs);
   const neededSeconds = Math.ceil(gapMs / 1000);
   if (settings.idempotency.ttlSeconds < neededSeconds) {
     throw new InvalidConfigurationError(

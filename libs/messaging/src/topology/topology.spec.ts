@@ -64,8 +64,7 @@ describe('buildTopology', () => {
           'x-delivery-limit': 7,
         },
       },
-      exchange: 'ex.events',
-      routingKey: '#',
+      bindings: [{ exchange: 'ex.events', routingKey: '#' }],
     });
   });
 
@@ -74,8 +73,7 @@ describe('buildTopology', () => {
     expect(dlq).toEqual({
       name: 'work.dlq',
       options: { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DLQ_DELIVERY_LIMIT } },
-      exchange: 'ex.dead',
-      routingKey: 'work',
+      bindings: [{ exchange: 'ex.dead', routingKey: 'work' }],
     });
   });
 
@@ -117,8 +115,7 @@ describe('buildTopology', () => {
     const topology = buildTopology(settingsWith({ CONSUMER_MAX_ATTEMPTS: '3', CONSUMER_RETRY_BASE_DELAY_MS: '250' }));
     for (const delay of [250, 500]) {
       const queue = queueNamed(topology.queues, `work.retry.${delay}ms`);
-      expect(queue.exchange).toBeUndefined();
-      expect(queue.routingKey).toBeUndefined();
+      expect(queue.bindings).toEqual([]);
       expect(queue.options).toEqual({
         durable: true,
         arguments: {
