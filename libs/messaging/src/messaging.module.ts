@@ -11,6 +11,7 @@ import {
   IdempotencyGuards,
   IdempotentHandling,
   InFlightDeliveries,
+  SubscriptionHandlersCheck,
   SubscriptionSupervisor,
 } from './consuming';
 import { holdBoundFor, IdempotencyGuard, IdempotencyStore } from './idempotency';
@@ -94,7 +95,8 @@ const consumingProviders: Provider[] = [
       redis: Redis,
       settings: MessagingSettings,
       metrics: MessagingMetrics,
-    ) => new IdempotencyGuards(guard, subscriptions, (prefix) => createGuard(redis, prefix, settings, metrics), settings.names.redisKeyPrefix),
+    ) =>
+      new IdempotencyGuards(guard, subscriptions, (prefix) => createGuard(redis, prefix, settings, metrics), settings.names.redisKeyPrefix),
   },
   InFlightDeliveries,
   IdempotentHandling,
@@ -103,6 +105,7 @@ const consumingProviders: Provider[] = [
   ConsumerDrain,
   DeadLetterQueue,
   BackgroundSubscription,
+  SubscriptionHandlersCheck,
 ];
 
 /**

@@ -11,3 +11,4 @@ export * from './subscription-supervisor';
 export * from './idempotency-guards';
 export * from './non-retryable.error';
 export * from './subscribe.decorator';
+export * from './subscription-handlers-check';
