@@ -33,6 +33,8 @@ export interface StartAppOptions {
   waitForHealth?: boolean;
   /** Default 20 000. */
   healthTimeoutMs?: number;
+  /** A TypeScript entry point run through ts-node (a fixture app under test/fixtures) instead of the built app of `kind`. */
+  entry?: string;
 }
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -107,14 +109,15 @@ async function startAppOnce(kind: AppKind, env: Record<string, string>, opts: St
   const { waitForHealth = true, healthTimeoutMs = 20_000 } = opts;
   const portVariable = PORT_VARIABLE[kind];
   const port = env[portVariable] !== undefined ? Number(env[portVariable]) : await freePort();
-  if (!existsSync(MAIN[kind])) {
+  if (!opts.entry && !existsSync(MAIN[kind])) {
     throw new Error(`the ${kind} is not built: ${MAIN[kind]} does not exist; run \`npm run build\` first`);
   }
   mkdirSync(LOG_DIR, { recursive: true });
 
-  const child = spawn(process.execPath, ['-r', EXIT_WITH_PARENT, MAIN[kind]], {
+  const main = opts.entry ? ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', opts.entry] : [MAIN[kind]];
+  const child = spawn(process.execPath, ['-r', EXIT_WITH_PARENT, ...main], {
     cwd: ROOT,
-    env: { ...process.env, [portVariable]: String(port), ...env },
+    env: { ...process.env, [portVariable]: String(port), ...(opts.entry ? { TS_NODE_PROJECT: 'tsconfig.json' } : {}), ...env },
     // The IPC channel only tells the app when this process is gone (see exit-with-parent.js).
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

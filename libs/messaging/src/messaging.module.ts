@@ -1,51 +1,29 @@
-import { RabbitMQConfig, RabbitMQModule } from '@golevelup/nestjs-rabbitmq';
+import { RabbitMQModule } from '@golevelup/nestjs-rabbitmq';
 import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import type Redis from 'ioredis';
-import type { MessagingSettings } from './config';
+import { resolveSubscriptions, type MessagingSettings, type SubscriptionSettings } from './config';
 import {
   BackgroundSubscription,
   ConsumerDrain,
-  consumerHandlerOptions,
   DeadLetterQueue,
-  createFailureRouter,
+  IdempotencyGuards,
   IdempotentHandling,
   InFlightDeliveries,
-  MESSAGING_CONSUMER,
+  SubscriptionHandlersCheck,
   SubscriptionSupervisor,
 } from './consuming';
 import { holdBoundFor, IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
-import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
+import { MESSAGING_REDIS, MESSAGING_SETTINGS, MESSAGING_SUBSCRIPTIONS } from './messaging.constants';
 import { MessagingMetrics } from './metrics';
 import { OutboxStore } from './outbox';
 import { ConfirmedPublisher, ReliablePublisher } from './publishing';
 import { createRedisClient, firstConnection, ReplicaAcks } from './redis';
 import { ReplayJob } from './replay';
-import { buildTopology, TopologyKeeper } from './topology';
-
-/** `keeper` is given on the consuming side only: its failure router declares a missing topology again. */
-function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper): RabbitMQConfig {
-  const consuming = keeper !== undefined;
-  const topology = buildTopology(settings);
-  return {
-    uri: settings.rabbitmqUrls,
-    // Declared by the publisher and the topology keeper, tolerantly (topology-declaration.ts), not here:
-    // golevelup fails its whole connection setup on one refused declaration.
-    exchanges: [],
-    queues: [],
-    prefetchCount: settings.consumer.prefetch,
-    // Start without the broker: the producer then sends to the outbox and both apps reconnect later.
-    connectionInitOptions: { wait: false, skipConnectionFailedLogging: true },
-    connectionManagerOptions: { heartbeatIntervalInSeconds: 5, reconnectTimeInSeconds: 1 },
-    registerHandlers: consuming,
-    enableDirectReplyTo: false,
-    handlers: keeper
-      ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics, keeper)) }
-      : {},
-  };
-}
+import { rabbitConfig } from './rabbit-config';
+import { TopologyKeeper } from './topology';
 
 /** How long start-up waits for Redis before going on without it (it reconnects by itself). */
 const FIRST_CONNECTION_BOUND_MS = 3000;
@@ -69,6 +47,31 @@ const publishingProviders: Provider[] = [
   ReplayJob,
 ];
 
+/** A guard over the store of one key prefix, with the settings' timing and the metrics' events. */
+function createGuard(redis: Redis, keyPrefix: string, settings: MessagingSettings, metrics: MessagingMetrics): IdempotencyGuard {
+  const store = new IdempotencyStore(redis, keyPrefix, settings.idempotency.ttlSeconds, new ReplicaAcks(redis, settings.redis));
+  return new IdempotencyGuard(
+    store,
+    {
+      lockTtlMs: settings.idempotency.lockTtlMs,
+      maxWaitMs: 1000,
+      holdBoundMs: holdBoundFor(settings.consumer.brokerConsumerTimeoutMs),
+    },
+    {
+      redisFailure: (kind) => metrics.guardRedisFailures.inc({ kind }),
+      lockLost: (stage) => metrics.guardLockLost.inc({ stage }),
+      handedBack: (reason) => metrics.guardHandedBack.inc({ reason }),
+    },
+  );
+}
+
+/** Resolved once at start: a subscription declared with a bad field stops the start, naming it. */
+const subscriptionsProvider: Provider = {
+  provide: MESSAGING_SUBSCRIPTIONS,
+  inject: [MESSAGING_SETTINGS],
+  useFactory: (settings: MessagingSettings) => resolveSubscriptions(settings),
+};
+
 const consumingProviders: Provider[] = [
   {
     provide: IdempotencyStore,
@@ -77,22 +80,23 @@ const consumingProviders: Provider[] = [
       new IdempotencyStore(redis, settings.names.redisKeyPrefix, settings.idempotency.ttlSeconds, new ReplicaAcks(redis, settings.redis)),
   },
   {
+    // The default subscription's guard, over the keys of earlier versions.
     provide: IdempotencyGuard,
-    inject: [IdempotencyStore, MESSAGING_SETTINGS, MessagingMetrics],
-    useFactory: (store: IdempotencyStore, settings: MessagingSettings, metrics: MessagingMetrics) =>
-      new IdempotencyGuard(
-        store,
-        {
-          lockTtlMs: settings.idempotency.lockTtlMs,
-          maxWaitMs: 1000,
-          holdBoundMs: holdBoundFor(settings.consumer.brokerConsumerTimeoutMs),
-        },
-        {
-          redisFailure: (kind) => metrics.guardRedisFailures.inc({ kind }),
-          lockLost: (stage) => metrics.guardLockLost.inc({ stage }),
-          handedBack: (reason) => metrics.guardHandedBack.inc({ reason }),
-        },
-      ),
+    inject: [MESSAGING_REDIS, MESSAGING_SETTINGS, MessagingMetrics],
+    useFactory: (redis: Redis, settings: MessagingSettings, metrics: MessagingMetrics) =>
+      createGuard(redis, settings.names.redisKeyPrefix, settings, metrics),
+  },
+  {
+    provide: IdempotencyGuards,
+    inject: [IdempotencyGuard, MESSAGING_SUBSCRIPTIONS, MESSAGING_REDIS, MESSAGING_SETTINGS, MessagingMetrics],
+    useFactory: (
+      guard: IdempotencyGuard,
+      subscriptions: SubscriptionSettings[],
+      redis: Redis,
+      settings: MessagingSettings,
+      metrics: MessagingMetrics,
+    ) =>
+      new IdempotencyGuards(guard, subscriptions, (prefix) => createGuard(redis, prefix, settings, metrics), settings.names.redisKeyPrefix),
   },
   InFlightDeliveries,
   IdempotentHandling,
@@ -101,13 +105,16 @@ const consumingProviders: Provider[] = [
   ConsumerDrain,
   DeadLetterQueue,
   BackgroundSubscription,
+  SubscriptionHandlersCheck,
 ];
 
 /**
- * The library's entry point. `forRoot({ ...settings, withPublisher, withConsumer })` (or `forRootAsync`) wires
- * the golevelup connection with the declared topology, the shared Redis client, the metrics, and the
- * side(s) an app asks for: publishing (confirmed publisher, outbox, replay job) and/or consuming
- * (idempotency guard, failure router, graceful drain).
+ * The library's entry point. `forRoot({ ...settings, subscriptions, withPublisher, withConsumer })` (or
+ * `forRootAsync`) wires the golevelup connection with the declared topology, the shared Redis client,
+ * the metrics, and the side(s) an app asks for: publishing (confirmed publisher, outbox, replay job)
+ * and/or consuming (a guard per subscription, a failure router per subscription, graceful drain).
+ * `subscriptions` (MessagingSettings.subscriptions) lists the SubscriptionDefinitions the app declares
+ * in code; without it the app has the default subscription alone.
  */
 @Global()
 @Module({})
@@ -143,8 +150,15 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
         ...(publishing ? [ScheduleModule.forRoot()] : []),
         ...(consuming ? [DiscoveryModule] : []),
       ],
-      providers: [...(base.providers ?? []), MessagingMetrics, redisProvider, ...sideProviders],
-      exports: [MESSAGING_SETTINGS, MESSAGING_REDIS, MessagingMetrics, RabbitMQModule, ...sideProviders.map(providerToken)],
+      providers: [...(base.providers ?? []), MessagingMetrics, redisProvider, subscriptionsProvider, ...sideProviders],
+      exports: [
+        MESSAGING_SETTINGS,
+        MESSAGING_REDIS,
+        MESSAGING_SUBSCRIPTIONS,
+        MessagingMetrics,
+        RabbitMQModule,
+        ...sideProviders.map(providerToken),
+      ],
     };
   }
 

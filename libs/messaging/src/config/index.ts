@@ -3,3 +3,4 @@ export * from './invalid-configuration.error';
 export * from './settings-consistency';
 export * from './settings-description';
 export * from './redis-url';
+export * from './subscription-settings';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { amqpUrls, int, name, redisUrl } from './env-values';
 import { InvalidConfigurationError } from './invalid-configuration.error';
 import { assertConsistentSettings } from './settings-consistency';
+import type { SubscriptionDefinition } from './subscription-settings';
 
 /**
  * Every setting of the messaging system, read from the environment. Each entry names its variable,
@@ -150,6 +151,12 @@ export interface MessagingSettings {
   idempotency: { ttlSeconds: number; lockTtlMs: number };
   shutdownTimeoutMs: number;
   security: { apiKeys: string[]; rateLimitPerMinute: number };
+  /**
+   * The subscriptions a service declares in code (subscription-settings.ts); not read from the
+   * environment. Undefined: the default subscription alone (MESSAGING_QUEUE and the CONSUMER_*
+   * settings). `[]`: none, for a publish-only service that declares no queue of its own.
+   */
+  subscriptions?: readonly SubscriptionDefinition[];
 }
 
 /**

@@ -35,9 +35,14 @@ interface ConsistencyRule {
  */
 export function longestDuplicateGapMs(settings: MessagingSettings): number {
   const { maxAttempts, retryBaseDelayMs, retryMaxDelayMs } = settings.consumer;
-  let retries = 0;
-  for (let failed = 1; failed < maxAttempts; failed++) retries += Math.min(retryMaxDelayMs, retryBaseDelayMs * 2 ** (failed - 1));
-  return settings.outbox.maxAgeMs + settings.outbox.backoffMaxMs + retries;
+  return settings.outbox.maxAgeMs + settings.outbox.backoffMaxMs + retryDelaysTotalMs(maxAttempts, retryBaseDelayMs, retryMaxDelayMs);
+}
+
+/** The time a message spends in delay queues when every one of its attempts fails. */
+export function retryDelaysTotalMs(maxAttempts: number, baseMs: number, maxMs: number): number {
+  let total = 0;
+  for (let failed = 1; failed < maxAttempts; failed++) total += Math.min(maxMs, baseMs * 2 ** (failed - 1));
+  return total;
 }
 
 /** Every pair (or group) of settings that contradict each other, in the order they are checked. */

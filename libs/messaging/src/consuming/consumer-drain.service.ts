@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import type { MessagingSettings } from '../config';
-import { IdempotencyGuard } from '../idempotency';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
+import { IdempotencyGuards } from './idempotency-guards';
 import { InFlightDeliveries } from './in-flight-deliveries';
 import { SubscriptionSupervisor } from './subscription-supervisor';
 
@@ -18,7 +18,7 @@ const ACK_SETTLE_GRACE_MS = 250;
  * Graceful stop at SIGTERM: cancel every consumer at once (by its tag, so the broker stops sending
  * and lists none of ours), hand back unprocessed whatever delivery still arrives or was prefetched
  * and not started, let the handlers in flight finish (and be acknowledged) within
- * SHUTDOWN_TIMEOUT_MS, then end the guard's waits so golevelup can close. Whatever is still
+ * SHUTDOWN_TIMEOUT_MS, then end every guard's waits so golevelup can close. Whatever is still
  * unacknowledged is redelivered by the broker to another consumer.
  */
 @Injectable()
@@ -28,7 +28,7 @@ export class ConsumerDrain implements BeforeApplicationShutdown {
   constructor(
     private readonly subscriptions: SubscriptionSupervisor,
     private readonly inFlight: InFlightDeliveries,
-    private readonly guard: IdempotencyGuard,
+    private readonly guards: IdempotencyGuards,
     @Inject(MESSAGING_SETTINGS) private readonly settings: MessagingSettings,
   ) {}
 
@@ -39,7 +39,7 @@ export class ConsumerDrain implements BeforeApplicationShutdown {
     const drained = await this.inFlight.drained(this.settings.shutdownTimeoutMs);
     if (!drained)
       this.logger.warn(`${this.inFlight.size} deliveries still in flight after ${this.settings.shutdownTimeoutMs} ms; handing them back`);
-    this.guard.stop();
+    this.guards.stop();
     await this.inFlight.drained(1000);
     if (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, ACK_SETTLE_GRACE_MS));
   }

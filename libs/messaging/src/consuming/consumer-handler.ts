@@ -1,32 +1,32 @@
 import type { MessageHandlerOptions } from '@golevelup/nestjs-rabbitmq';
-import type { MessagingSettings } from '../config';
+import { DEFAULT_SUBSCRIPTION_NAME, type SubscriptionSettings } from '../config';
 import { parseEnvelope } from '../envelope';
-import { buildTopology } from '../topology';
+import type { QueueDeclaration } from '../topology';
 
-/** The handler name that `@RabbitSubscribe({ name: MESSAGING_CONSUMER })` refers to. */
-export const MESSAGING_CONSUMER = 'messaging-consumer';
+/** The default subscription's handler name: `@Subscribe(DEFAULT_SUBSCRIPTION)` (or `@RabbitSubscribe({ name: MESSAGING_CONSUMER })`). */
+export const MESSAGING_CONSUMER = DEFAULT_SUBSCRIPTION_NAME;
 
 /**
- * Where the consumer's handler reads from and how its bytes become a MessageEnvelope. A body that is
+ * Where a subscription's handler reads from and how its bytes become a MessageEnvelope. A body that is
  * not a valid envelope throws in the deserializer, before any handler runs, and so reaches the
- * failure router, which dead-letters it at once.
+ * subscription's failure router, which dead-letters it at once. Every subscription but the default one
+ * consumes on a channel of its own (named after it), which carries its prefetch.
  */
 export function consumerHandlerOptions(
-  settings: MessagingSettings,
+  subscription: SubscriptionSettings,
+  workQueue: QueueDeclaration,
   errorHandler: MessageHandlerOptions['errorHandler'],
 ): MessageHandlerOptions {
   return {
-    queue: settings.names.queue,
+    queue: subscription.queue,
     // Declared again (same arguments, so a no-op) because golevelup runs channel setups concurrently:
     // a passive check could run before the topology step has created the queue on a fresh broker.
-    queueOptions: { durable: true, arguments: workQueue(settings).options.arguments },
+    queueOptions: {
+      durable: true,
+      arguments: workQueue.options.arguments,
+      ...(subscription.channel === undefined ? {} : { channel: subscription.channel }),
+    },
     deserializer: (content: Buffer) => parseEnvelope(content),
     errorHandler,
   };
-}
-
-function workQueue(settings: MessagingSettings) {
-  const queue = buildTopology(settings).queues.find((q) => q.name === settings.names.queue);
-  if (!queue) throw new Error(`topology has no work queue ${settings.names.queue}`);
-  return queue;
 }

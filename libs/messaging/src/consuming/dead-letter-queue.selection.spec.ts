@@ -1,6 +1,6 @@
 import type { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import type { GetMessage } from 'amqplib';
-import { loadMessagingSettings } from '../config';
+import { loadMessagingSettings, resolveSubscriptions } from '../config';
 import { MessagingMetrics } from '../metrics';
 import { TopologyKeeper } from '../topology';
 import { DeadLetterQueue } from './dead-letter-queue.service';
@@ -41,7 +41,7 @@ function fakeDlq(ids: (string | undefined)[]) {
     },
   } as unknown as AmqpConnection;
   const settings = loadMessagingSettings({});
-  const dlq = new DeadLetterQueue(amqp, settings, new MessagingMetrics(), new TopologyKeeper(settings));
+  const dlq = new DeadLetterQueue(amqp, resolveSubscriptions(settings), new MessagingMetrics(), new TopologyKeeper(settings));
   return { dlq, published, acked, opened: () => channelsOpened };
 }
 

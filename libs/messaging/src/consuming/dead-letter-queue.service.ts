@@ -1,9 +1,9 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
-import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import type { ConfirmChannel, GetMessage, Options } from 'amqplib';
-import type { MessagingSettings } from '../config';
+import type { SubscriptionSettings } from '../config';
 import { HEADERS, type MessageSelection } from '../envelope';
-import { MESSAGING_SETTINGS } from '../messaging.constants';
+import { MESSAGING_SUBSCRIPTIONS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { TopologyKeeper } from '../topology';
 import { CopyReturnedError, publishCopy } from './confirmed-copy';
@@ -30,7 +30,7 @@ const FAILURE_HEADERS = [
 ];
 
 /**
- * Operator access to the DLQ. Listing takes messages without acknowledging them and hands them all
+ * Operator access to each subscription's DLQ (the default subscription's unless a name is given). Listing takes messages without acknowledging them and hands them all
  * back by closing its channel. Moving a message back publishes a copy to the work queue (attempt count
  * reset, failure headers dropped), waits for the confirm, and only then removes it from the DLQ:
  * a crash in between leaves a copy in both, and the guard processes it once. The copy is mandatory:
@@ -43,22 +43,29 @@ export class DeadLetterQueue {
 
   constructor(
     private readonly amqp: AmqpConnection,
-    @Inject(MESSAGING_SETTINGS) private readonly settings: MessagingSettings,
+    @Inject(MESSAGING_SUBSCRIPTIONS) private readonly subscriptions: SubscriptionSettings[],
     private readonly metrics: MessagingMetrics,
     private readonly topology: TopologyKeeper,
   ) {}
 
-  async count(): Promise<number> {
-    return this.withChannel(async (channel) => (await channel.checkQueue(this.settings.names.deadLetterQueue)).messageCount);
+  /** The subscriptions whose DLQs this reads, by name (the default one first when the app has it). */
+  get subscriptionNames(): string[] {
+    return this.subscriptions.map((subscription) => subscription.name);
   }
 
-  async list(limit = 100): Promise<DeadLetter[]> {
+  async count(subscription?: string): Promise<number> {
+    const { deadLetterQueue } = this.subscriptionNamed(subscription);
+    return this.withChannel(async (channel) => (await channel.checkQueue(deadLetterQueue)).messageCount);
+  }
+
+  async list(limit = 100, subscription?: string): Promise<DeadLetter[]> {
+    const { deadLetterQueue } = this.subscriptionNamed(subscription);
     return this.withChannel(async (channel) => {
       const letters: DeadLetter[] = [];
       for (
-        let message = await this.take(channel);
+        let message = await channel.get(deadLetterQueue, { noAck: false });
         message && letters.length < limit;
-        message = letters.length < limit ? await this.take(channel) : false
+        message = letters.length < limit ? await channel.get(deadLetterQueue, { noAck: false }) : false
       ) {
         letters.push(describe(message));
       }
@@ -70,18 +77,19 @@ export class DeadLetterQueue {
    * Moves the selected dead letters back to the work queue: those with the given ids, or every one
    * only for `{ all: true }`. An empty list moves nothing (and opens no channel).
    */
-  async moveBack(selection: MessageSelection): Promise<{ moved: string[] }> {
+  async moveBack(selection: MessageSelection, subscription?: string): Promise<{ moved: string[] }> {
+    const own = this.subscriptionNamed(subscription);
     const wanted = 'all' in selection ? undefined : new Set(selection.ids);
     if (wanted?.size === 0) return { moved: [] };
     return this.withChannel(async (channel) => {
       const moved: string[] = [];
-      const total = (await channel.checkQueue(this.settings.names.deadLetterQueue)).messageCount;
+      const total = (await channel.checkQueue(own.deadLetterQueue)).messageCount;
       for (let seen = 0; seen < total; seen++) {
-        const message = await this.take(channel);
+        const message = await channel.get(own.deadLetterQueue, { noAck: false });
         if (!message) break;
         const id = message.properties.messageId as string | undefined;
         if (wanted && (!id || !wanted.has(id))) continue;
-        await this.publishToWorkQueue(channel, message);
+        await this.publishToWorkQueue(channel, message, own.queue);
         channel.ack(message);
         moved.push(id ?? '(no id)');
       }
@@ -90,11 +98,17 @@ export class DeadLetterQueue {
     });
   }
 
-  private take(channel: ConfirmChannel): Promise<GetMessage | false> {
-    return channel.get(this.settings.names.deadLetterQueue, { noAck: false });
+  /** A subscription by name; without one, the default subscription (or the app's first). */
+  private subscriptionNamed(name: string | undefined): SubscriptionSettings {
+    const found =
+      name === undefined
+        ? (this.subscriptions.find((subscription) => subscription.isDefault) ?? this.subscriptions[0])
+        : this.subscriptions.find((subscription) => subscription.name === name);
+    if (!found) throw new NotFoundException(name === undefined ? 'this app has no subscription' : `no subscription ${name}`);
+    return found;
   }
 
-  private async publishToWorkQueue(channel: ConfirmChannel, message: GetMessage): Promise<void> {
+  private async publishToWorkQueue(channel: ConfirmChannel, message: GetMessage, workQueue: string): Promise<void> {
     const headers = { ...(message.properties.headers ?? {}) };
     for (const name of [
       ...FAILURE_HEADERS,
@@ -109,7 +123,7 @@ export class DeadLetterQueue {
       delete headers[name];
     }
     const options: Options.Publish = { ...message.properties, headers, persistent: true };
-    const copy = { exchange: '', routingKey: this.settings.names.queue, content: message.content, options, target: 'move_back' as const };
+    const copy = { exchange: '', routingKey: workQueue, content: message.content, options, target: 'move_back' as const };
     try {
       await publishCopy(channel, copy, MOVE_BACK_CONFIRM_TIMEOUT_MS);
     } catch (error) {
@@ -118,7 +132,7 @@ export class DeadLetterQueue {
       this.logger.error({ messageId: message.properties.messageId as unknown }, 'move-back copy returned: no queue took it');
       await this.topology.ensure(error.message);
       throw new ServiceUnavailableException(
-        `the work queue ${this.settings.names.queue} did not take the copy (returned as unroutable); the message stays in the DLQ, the topology was declared again: retry`,
+        `the work queue ${workQueue} did not take the copy (returned as unroutable); the message stays in the DLQ, the topology was declared again: retry`,
       );
     }
   }

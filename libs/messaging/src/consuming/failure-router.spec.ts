@@ -2,6 +2,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { InvalidEnvelopeError } from '../envelope';
 import { GuardStoppedError } from '../idempotency';
 import { attemptOf, decideFailure } from './failure-router';
+import { NonRetryableError } from './non-retryable.error';
 
 const RETRY_QUEUES = ['q.retry.1000ms', 'q.retry.2000ms', 'q.retry.4000ms', 'q.retry.8000ms'];
 
@@ -63,6 +64,48 @@ describe('decideFailure', () => {
   it('describes a non-Error failure with its string form', () => {
     const decision = decideFailure('plain string', 5, 5, RETRY_QUEUES);
     expect(decision).toEqual({ action: 'dead-letter', kind: 'exhausted', reason: 'handler failed 5 time(s), last: plain string' });
+  });
+});
+
+describe('decideFailure with permanent failures', () => {
+  it('dead-letters a NonRetryableError at once, on any attempt, with the reason and the attempt', () => {
+    for (const attempt of [1, 3]) {
+      expect(decideFailure(new NonRetryableError('order 7 does not exist'), attempt, 5, RETRY_QUEUES)).toEqual({
+        action: 'dead-letter',
+        kind: 'permanent',
+        reason: `handler failed permanently on attempt ${attempt}: NonRetryableError: order 7 does not exist`,
+      });
+    }
+  });
+
+  it('knows a NonRetryableError of another copy of the library by its brand', () => {
+    const foreign = Object.assign(new Error('x'), { [Symbol.for('@app/messaging.non-retryable')]: true });
+    expect(decideFailure(foreign, 1, 5, RETRY_QUEUES)).toMatchObject({ action: 'dead-letter', kind: 'permanent' });
+  });
+
+  it('dead-letters at once what the policy calls permanent, and retries the rest', () => {
+    const isPermanent = (error: unknown) => error instanceof RangeError;
+    expect(decideFailure(new RangeError('out of range'), 1, 5, RETRY_QUEUES, isPermanent)).toEqual({
+      action: 'dead-letter',
+      kind: 'permanent',
+      reason: 'handler failed permanently on attempt 1: RangeError: out of range',
+    });
+    expect(decideFailure(new Error('boom'), 1, 5, RETRY_QUEUES, isPermanent)).toEqual({
+      action: 'retry',
+      queue: 'q.retry.1000ms',
+      nextAttempt: 2,
+    });
+  });
+
+  it('retries when the predicate itself throws', () => {
+    const broken = () => {
+      throw new Error('predicate bug');
+    };
+    expect(decideFailure(new Error('boom'), 1, 5, RETRY_QUEUES, broken)).toMatchObject({ action: 'retry' });
+  });
+
+  it('still hands back a delivery the guard stopped, whatever the predicate says', () => {
+    expect(decideFailure(new GuardStoppedError('m-1'), 1, 5, RETRY_QUEUES, () => true)).toEqual({ action: 'requeue' });
   });
 });
 

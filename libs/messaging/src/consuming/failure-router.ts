@@ -1,12 +1,13 @@
 import { Logger } from '@nestjs/common';
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
-import type { MessagingSettings } from '../config';
+import type { SubscriptionSettings } from '../config';
 import { correlationIdOfDelivery, HEADERS, InvalidEnvelopeError } from '../envelope';
 import { GuardStoppedError } from '../idempotency';
 import type { MessagingMetrics } from '../metrics';
-import type { Topology, TopologyKeeper } from '../topology';
 import { endingDeliverySpans, noteDeliveryFailure } from '../spans';
+import type { SubscriptionTopology, TopologyKeeper } from '../topology';
 import { CopyReturnedError, publishCopy } from './confirmed-copy';
+import { isNonRetryable } from './non-retryable.error';
 
 /** Headers the broker owns; they are not copied onto a message we publish again. */
 const BROKER_HEADERS = [
@@ -31,20 +32,42 @@ export type FailureDecision =
   | { action: 'abandon' }
   | { action: 'requeue' }
   | { action: 'retry'; queue: string; nextAttempt: number }
-  | { action: 'dead-letter'; kind: 'poison' | 'exhausted'; reason: string };
+  | { action: 'dead-letter'; kind: 'poison' | 'permanent' | 'exhausted'; reason: string };
 
-/** What to do with a delivery whose handling threw: a pure decision, tested on its own. */
-export function decideFailure(error: unknown, attempt: number, maxAttempts: number, retryQueues: string[]): FailureDecision {
+/**
+ * What to do with a delivery whose handling threw: a pure decision, tested on its own. `isPermanent`
+ * is the subscription's predicate (RetryPolicy.isPermanent): like a NonRetryableError, an error it
+ * answers true for goes to the DLQ at once.
+ */
+export function decideFailure(
+  error: unknown,
+  attempt: number,
+  maxAttempts: number,
+  retryQueues: string[],
+  isPermanent: (error: unknown) => boolean = () => false,
+): FailureDecision {
   // The ack itself failed because the channel is gone: the broker redelivers, and the guard knows
   // whether the work was done. Nothing to route.
   if (isChannelClosed(error)) return { action: 'abandon' };
   if (error instanceof GuardStoppedError) return { action: 'requeue' };
   if (error instanceof InvalidEnvelopeError) return { action: 'dead-letter', kind: 'poison', reason: `invalid message: ${error.reason}` };
   const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (isNonRetryable(error) || answersPermanent(isPermanent, error)) {
+    return { action: 'dead-letter', kind: 'permanent', reason: `handler failed permanently on attempt ${attempt}: ${reason}` };
+  }
   if (attempt >= maxAttempts || attempt - 1 >= retryQueues.length) {
     return { action: 'dead-letter', kind: 'exhausted', reason: `handler failed ${attempt} time(s), last: ${reason}` };
   }
   return { action: 'retry', queue: retryQueues[attempt - 1], nextAttempt: attempt + 1 };
+}
+
+/** A predicate that throws says nothing: the failure is retried as any other. */
+function answersPermanent(isPermanent: (error: unknown) => boolean, error: unknown): boolean {
+  try {
+    return isPermanent(error) === true;
+  } catch {
+    return false;
+  }
 }
 
 function isChannelClosed(error: unknown): boolean {
@@ -80,8 +103,9 @@ function republishOptions(delivery: ConsumeMessage, extraHeaders: Record<string,
 }
 
 /**
- * The consumer's error handler (golevelup's `errorHandler`): every delivery whose handling threw ends
- * here. A retryable failure is copied, with its attempt count, to the delay queue for that attempt; a
+ * A subscription's error handler (golevelup's `errorHandler`): every delivery of its queue whose
+ * handling threw ends here, and is routed by the subscription's own policy to its own delay queues
+ * and DLQ. A retryable failure is copied, with its attempt count, to the delay queue for that attempt; a
  * message that can never succeed, or has used its attempts, is copied to the DLQ with headers saying
  * why, when, from where and how often. The original is acknowledged only after the broker confirmed
  * the copy, so a crash in between leaves a duplicate (absorbed by the guard), never a loss. Nothing
@@ -90,15 +114,22 @@ function republishOptions(delivery: ConsumeMessage, extraHeaders: Record<string,
  * after a pause; a returned copy is counted (messaging_copies_returned_total{target}) and makes the
  * topology be declared again, so the next attempt finds its queue.
  */
-export function createFailureRouter(settings: MessagingSettings, topology: Topology, metrics: MessagingMetrics, keeper: TopologyKeeper) {
+export function createFailureRouter(
+  subscription: SubscriptionSettings,
+  topology: SubscriptionTopology,
+  deadLetterExchange: string,
+  metrics: MessagingMetrics,
+  keeper: TopologyKeeper,
+) {
   const logger = new Logger('FailureRouter');
-  const { queue, deadLetterExchange } = settings.names;
+  const { queue } = subscription;
 
   // The process span of a failed delivery (spans/) ends once it is routed.
   return endingDeliverySpans(async (channel: Channel, delivery: ConsumeMessage, error: unknown): Promise<void> => {
     const attempt = attemptOf(delivery);
-    const decision = decideFailure(error, attempt, settings.consumer.maxAttempts, topology.retryQueues);
+    const decision = decideFailure(error, attempt, subscription.maxAttempts, topology.retryQueues, subscription.isPermanent);
     const log = {
+      subscription: subscription.name,
       messageId: delivery.properties.messageId as string | undefined,
       correlationId: correlationIdOfDelivery(delivery.properties),
       attempt,

@@ -3,11 +3,12 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { ConsumeMessage } from 'amqplib';
 import { logsInfo, type MessagingSettings } from '../config';
 import { correlationIdOfDelivery, type MessageEnvelope } from '../envelope';
-import { IdempotencyGuard, type EffectMode } from '../idempotency';
+import type { EffectMode } from '../idempotency';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { noteDeliveryResult, traceDelivery } from '../spans';
 import { attemptOf } from './failure-router';
+import { IdempotencyGuards } from './idempotency-guards';
 import { IDEMPOTENT_HANDLING, IDEMPOTENT_MODE, type GuardedRun } from './idempotent.decorator';
 import { InFlightDeliveries } from './in-flight-deliveries';
 
@@ -31,7 +32,7 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
   private readonly infoEnabled: boolean;
 
   constructor(
-    private readonly guard: IdempotencyGuard,
+    private readonly guards: IdempotencyGuards,
     private readonly inFlight: InFlightDeliveries,
     private readonly metrics: MessagingMetrics,
     private readonly discovery: DiscoveryService,
@@ -53,8 +54,14 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
     }
   }
 
-  run(envelope: MessageEnvelope, delivery: ConsumeMessage | undefined, mode: EffectMode, work: () => Promise<unknown>): Promise<void> {
-    return this.inFlight.track(() => traceDelivery(envelope.id, delivery, () => this.handle(envelope, delivery, mode, work)));
+  run(
+    envelope: MessageEnvelope,
+    delivery: ConsumeMessage | undefined,
+    mode: EffectMode,
+    work: () => Promise<unknown>,
+    keyspace?: string,
+  ): Promise<void> {
+    return this.inFlight.track(() => traceDelivery(envelope.id, delivery, () => this.handle(envelope, delivery, mode, work, keyspace)));
   }
 
   private async handle(
@@ -62,9 +69,10 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
     delivery: ConsumeMessage | undefined,
     mode: EffectMode,
     work: () => Promise<unknown>,
+    keyspace: string | undefined,
   ): Promise<void> {
     const started = performance.now();
-    const outcome = await this.guard.run(envelope.id, mode, async () => {
+    const outcome = await this.guards.of(keyspace).run(envelope.id, mode, async () => {
       try {
         return await work();
       } finally {

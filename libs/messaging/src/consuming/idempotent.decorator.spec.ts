@@ -8,6 +8,7 @@ import { createEnvelope, type MessageEnvelope } from '../envelope';
 import type { EffectMode, IdempotencyGuard } from '../idempotency';
 import { RedisEffect } from '../idempotency/redis-effect';
 import { MessagingMetrics } from '../metrics';
+import { IdempotencyGuards } from './idempotency-guards';
 import { IdempotentHandling } from './idempotent-handling';
 import { IDEMPOTENT_MODE, Idempotent } from './idempotent.decorator';
 import { InFlightDeliveries } from './in-flight-deliveries';
@@ -53,7 +54,7 @@ function setUp(outcome: 'processed' | 'duplicate' = 'processed') {
   const handlers = new Handlers();
   const discovery = { getProviders: () => [{ instance: handlers }, { instance: undefined }], getControllers: () => [] };
   const handling = new IdempotentHandling(
-    fakeGuard(outcome, calls),
+    new IdempotencyGuards(fakeGuard(outcome, calls), [], () => fakeGuard(outcome, calls), 'p'),
     inFlight,
     metrics,
     discovery as unknown as DiscoveryService,

@@ -12,18 +12,26 @@ export const IDEMPOTENT_HANDLING = Symbol('IdempotentHandling');
 export interface IdempotentOptions {
   /** 'atomic' when the handler returns a RedisEffect holding its whole effect; 'exclusive' otherwise. */
   mode?: EffectMode;
+  /** The guard's key namespace (SubscriptionSettings.keyspace); undefined: the default subscription's keys. */
+  keyspace?: string;
 }
 
 /** What the guarded handler calls: IdempotentHandling.run (kept as an interface so this file imports no provider). */
 export interface GuardedRun {
-  run(envelope: MessageEnvelope, delivery: ConsumeMessage | undefined, mode: EffectMode, work: () => Promise<unknown>): Promise<void>;
+  run(
+    envelope: MessageEnvelope,
+    delivery: ConsumeMessage | undefined,
+    mode: EffectMode,
+    work: () => Promise<unknown>,
+    keyspace?: string,
+  ): Promise<void>;
 }
 
 type Handler = (this: object, ...args: unknown[]) => unknown;
 type HandlerHost = { [IDEMPOTENT_HANDLING]?: GuardedRun };
 
 /** The index of the method's parameter golevelup fills with the whole of `type` (`@RabbitPayload()`, `@RabbitRequest()`), or -1. */
-function parameterIndex(target: object, key: string | symbol, type: number): number {
+export function parameterIndex(target: object, key: string | symbol, type: number): number {
   const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key) ?? {}) as Record<
     string,
     { index: number; data?: unknown }
@@ -59,7 +67,7 @@ export const Idempotent =
       const handling = this[IDEMPOTENT_HANDLING];
       if (!handling) throw new Error(`@Idempotent() handler ${where} is not bound: import MessagingModule with withConsumer: true`);
       const delivery = request < 0 ? undefined : (args[request] as ConsumeMessage);
-      await handling.run(args[payload] as MessageEnvelope, delivery, mode, () => Promise.resolve(handler.apply(this, args)));
+      await handling.run(args[payload] as MessageEnvelope, delivery, mode, () => Promise.resolve(handler.apply(this, args)), options.keyspace);
     };
     Object.defineProperty(guarded, 'name', { value: handler.name });
     // Metadata other decorators put on the method (golevelup's @RabbitSubscribe among them) stays with it.

@@ -8,3 +8,7 @@ export * from './consumer-drain.service';
 export * from './dead-letter-queue.service';
 export * from './confirmed-copy';
 export * from './subscription-supervisor';
+export * from './idempotency-guards';
+export * from './non-retryable.error';
+export * from './subscribe.decorator';
+export * from './subscription-handlers-check';

@@ -1,7 +1,9 @@
 import { AmqpConnection, Nack, type MessageHandlerOptions } from '@golevelup/nestjs-rabbitmq';
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { ChannelWrapper } from 'amqp-connection-manager';
+import type { SubscriptionSettings } from '../config';
+import { MESSAGING_SUBSCRIPTIONS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { TopologyKeeper } from '../topology';
 
@@ -94,7 +96,12 @@ export class SubscriptionSupervisor implements OnModuleInit {
     private readonly amqp: AmqpConnection,
     private readonly topology: TopologyKeeper,
     private readonly metrics: MessagingMetrics,
-  ) {}
+    @Optional() @Inject(MESSAGING_SUBSCRIPTIONS) declared: SubscriptionSettings[] = [],
+  ) {
+    // Each declared subscription counts from the start: one whose handler never subscribes (none was
+    // given, or its queue cannot be consumed) keeps readiness down, naming its queue.
+    for (const { queue } of declared) this.subscriptions.set(queue, { queue, lost: { cause: 'not_started', detail: 'not subscribed yet' } });
+  }
 
   onModuleInit(): void {
     this.topology.bind(() => this.amqp.managedConnection?.connection);

@@ -5,3 +5,4 @@ export * from './invalid-message.error';
 export * from './payload-shape';
 export * from './wire-message';
 export * from './message-selection';
+export * from './payload-schema';

@@ -47,9 +47,8 @@ export async function declareTopology(connection: ChannelModel, topology: Topolo
   }
   for (const queue of topology.queues) {
     await attempt(`queue ${queue.name}`, (on) => on.assertQueue(queue.name, queue.options));
-    if (queue.exchange && queue.routingKey !== undefined) {
-      const { exchange, routingKey } = queue;
-      await attempt(`binding ${exchange} -> ${queue.name}`, (on) => on.bindQueue(queue.name, exchange, routingKey));
+    for (const { exchange, routingKey } of queue.bindings) {
+      await attempt(`binding ${exchange} -> ${queue.name} (${routingKey})`, (on) => on.bindQueue(queue.name, exchange, routingKey));
     }
   }
   await channel?.close().catch(() => undefined);

@@ -1,5 +1,13 @@
-import { loadMessagingSettings, type MessagingSettings } from '../config';
-import { assertTopology, buildTopology, DLQ_DELIVERY_LIMIT, retryDelayMs, retryQueueName, type QueueDeclaration } from './topology';
+import { DEFAULT_SUBSCRIPTION, loadMessagingSettings, type MessagingSettings } from '../config';
+import {
+  assertTopology,
+  buildTopology,
+  DLQ_DELIVERY_LIMIT,
+  retryDelayMs,
+  retryQueueName,
+  topologyOf,
+  type QueueDeclaration,
+} from './topology';
 
 function settingsWith(env: NodeJS.ProcessEnv = {}): MessagingSettings {
   return loadMessagingSettings({
@@ -64,8 +72,7 @@ describe('buildTopology', () => {
           'x-delivery-limit': 7,
         },
       },
-      exchange: 'ex.events',
-      routingKey: '#',
+      bindings: [{ exchange: 'ex.events', routingKey: '#' }],
     });
   });
 
@@ -74,8 +81,7 @@ describe('buildTopology', () => {
     expect(dlq).toEqual({
       name: 'work.dlq',
       options: { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DLQ_DELIVERY_LIMIT } },
-      exchange: 'ex.dead',
-      routingKey: 'work',
+      bindings: [{ exchange: 'ex.dead', routingKey: 'work' }],
     });
   });
 
@@ -117,8 +123,7 @@ describe('buildTopology', () => {
     const topology = buildTopology(settingsWith({ CONSUMER_MAX_ATTEMPTS: '3', CONSUMER_RETRY_BASE_DELAY_MS: '250' }));
     for (const delay of [250, 500]) {
       const queue = queueNamed(topology.queues, `work.retry.${delay}ms`);
-      expect(queue.exchange).toBeUndefined();
-      expect(queue.routingKey).toBeUndefined();
+      expect(queue.bindings).toEqual([]);
       expect(queue.options).toEqual({
         durable: true,
         arguments: {
@@ -174,5 +179,71 @@ describe('assertTopology', () => {
       'queue work.retry.100ms',
     ]);
     expect(channel.assertQueue).toHaveBeenCalledWith('work', topology.queues[0].options);
+  });
+});
+
+describe('buildTopology with several subscriptions', () => {
+  const audit = {
+    name: 'audit',
+    queue: 'audit',
+    bindings: ['order.*', 'invoice.paid', 'order.*'],
+    deliveryLimit: 9,
+    retry: { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 300 },
+  };
+  const topology = () => buildTopology({ ...settingsWith({ CONSUMER_MAX_ATTEMPTS: '2' }), subscriptions: [DEFAULT_SUBSCRIPTION, audit] });
+
+  it('keeps the default subscription as it was: its queue bound with #, its DLQ and its delay queues', () => {
+    const { queues, subscriptions } = topology();
+    expect(queueNamed(queues, 'work').bindings).toEqual([{ exchange: 'ex.events', routingKey: '#' }]);
+    expect(queueNamed(queues, 'work.dlq').bindings).toEqual([{ exchange: 'ex.dead', routingKey: 'work' }]);
+    expect(subscriptions[0]).toEqual({
+      name: 'messaging-consumer',
+      queue: 'work',
+      deadLetterQueue: 'work.dlq',
+      retryQueues: ['work.retry.1000ms'],
+    });
+  });
+
+  it('gives another subscription its own queue with one binding per pattern, its own DLQ and delay queues', () => {
+    const { queues, subscriptions } = topology();
+    const work = queueNamed(queues, 'audit');
+    expect(work.bindings).toEqual([
+      { exchange: 'ex.events', routingKey: 'order.*' },
+      { exchange: 'ex.events', routingKey: 'invoice.paid' },
+    ]);
+    expect(work.options.arguments).toMatchObject({ 'x-dead-letter-routing-key': 'audit', 'x-delivery-limit': 9, 'x-queue-type': 'quorum' });
+    expect(queueNamed(queues, 'audit.dlq')).toEqual({
+      name: 'audit.dlq',
+      options: { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DLQ_DELIVERY_LIMIT } },
+      bindings: [{ exchange: 'ex.dead', routingKey: 'audit' }],
+    });
+    expect(queueNamed(queues, 'audit.retry.300ms').options.arguments).toMatchObject({
+      'x-message-ttl': 300,
+      'x-dead-letter-routing-key': 'audit',
+    });
+    expect(topologyOf({ queues, subscriptions } as never, 'audit')).toEqual({
+      name: 'audit',
+      queue: 'audit',
+      deadLetterQueue: 'audit.dlq',
+      retryQueues: ['audit.retry.200ms', 'audit.retry.300ms'],
+    });
+  });
+
+  it('declares the exchanges once and each queue once', () => {
+    const { exchanges, queues } = topology();
+    expect(exchanges.map((e) => e.name)).toEqual(['ex.events', 'ex.dead']);
+    const names = queues.map((q) => q.name);
+    expect(names).toEqual(['work', 'work.dlq', 'work.retry.1000ms', 'audit', 'audit.dlq', 'audit.retry.200ms', 'audit.retry.300ms']);
+  });
+
+  it('declares only the exchanges for a service with no subscription', () => {
+    const empty = buildTopology({ ...settingsWith(), subscriptions: [] });
+    expect(empty.queues).toEqual([]);
+    expect(empty.retryQueues).toEqual([]);
+    expect(empty.exchanges).toHaveLength(2);
+  });
+
+  it('names no subscription it does not have', () => {
+    expect(() => topologyOf(topology(), 'nope')).toThrow('no subscription nope in the topology');
   });
 });

@@ -1,5 +1,5 @@
 import type { Channel } from 'amqplib';
-import type { MessagingSettings } from '../config';
+import { resolveSubscriptions, type MessagingSettings, type SubscriptionSettings } from '../config';
 
 export interface ExchangeDeclaration {
   name: string;
@@ -7,17 +7,32 @@ export interface ExchangeDeclaration {
   options: { durable: true };
 }
 
+export interface BindingDeclaration {
+  exchange: string;
+  routingKey: string;
+}
+
 export interface QueueDeclaration {
   name: string;
   options: { durable: true; arguments: Record<string, unknown> };
-  exchange?: string;
-  routingKey?: string;
+  /** Bindings of the queue, each declared on its own (a delay queue has none). */
+  bindings: BindingDeclaration[];
+}
+
+/** The broker objects of one subscription. */
+export interface SubscriptionTopology {
+  name: string;
+  queue: string;
+  deadLetterQueue: string;
+  /** Delay queue for each retry, in attempt order: retryQueues[0] holds a message after its first failure. */
+  retryQueues: string[];
 }
 
 export interface Topology {
   exchanges: ExchangeDeclaration[];
   queues: QueueDeclaration[];
-  /** Delay queue for each retry, in attempt order: retryQueues[0] holds a message after its first failure. */
+  subscriptions: SubscriptionTopology[];
+  /** The first subscription's delay queues (the default subscription's, in an app that has only it). */
   retryQueues: string[];
 }
 
@@ -48,54 +63,75 @@ export function retryQueueName(queue: string, delayMs: number): string {
   return `${queue}.retry.${delayMs}ms`;
 }
 
-/** The whole broker topology, declared the same way (and so idempotently) by every app. */
+/**
+ * The whole broker topology, declared the same way (and so idempotently) by every app: the exchanges,
+ * and per subscription (resolveSubscriptions: the default one unless the settings name others) its work
+ * queue with one binding per pattern, its DLQ and its delay queues.
+ */
 export function buildTopology(settings: MessagingSettings): Topology {
-  const { exchange, queue, deadLetterQueue, deadLetterExchange } = settings.names;
-  const { maxAttempts, retryBaseDelayMs, retryMaxDelayMs, deliveryLimit } = settings.consumer;
-
-  const retryDelays = Array.from({ length: Math.max(0, maxAttempts - 1) }, (_, i) =>
-    retryDelayMs(i + 1, retryBaseDelayMs, retryMaxDelayMs),
-  );
-  const retryQueues = retryDelays.map((delay) => retryQueueName(queue, delay));
-  const uniqueDelays = [...new Set(retryDelays)];
-
+  const { exchange, deadLetterExchange } = settings.names;
+  const parts = resolveSubscriptions(settings).map((subscription) => subscriptionTopology(exchange, deadLetterExchange, subscription));
+  const subscriptions = parts.map((part) => part.subscription);
   return {
     exchanges: [
       { name: exchange, type: 'topic', options: { durable: true } },
       { name: deadLetterExchange, type: 'direct', options: { durable: true } },
     ],
-    queues: [
-      {
-        name: queue,
-        options: {
-          durable: true,
-          arguments: { ...quorumArguments(deadLetterExchange, queue), 'x-delivery-limit': deliveryLimit },
-        },
-        exchange,
-        routingKey: '#',
-      },
-      // A quorum queue, so that no queue of ours lives on one node: while a classic DLQ's node is down,
-      // nothing can be dead-lettered and declaring the topology fails on every other node. Quorum
-      // queues count each return of a message (an operator's listing gives them back) and drop a
-      // message past x-delivery-limit (RabbitMQ 4's default: 20); this limit is out of reach.
-      {
-        name: deadLetterQueue,
-        options: { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DLQ_DELIVERY_LIMIT } },
-        exchange: deadLetterExchange,
-        routingKey: queue,
-      },
-      // A delay queue holds a failed message for its TTL, then dead-letters it through the default
-      // exchange straight back to the work queue (not to the topic exchange, which would fan it out).
-      ...uniqueDelays.map((delay) => ({
-        name: retryQueueName(queue, delay),
-        options: {
-          durable: true as const,
-          arguments: { ...quorumArguments('', queue), 'x-message-ttl': delay },
-        },
-      })),
-    ],
-    retryQueues,
+    queues: parts.flatMap((part) => part.queues),
+    subscriptions,
+    retryQueues: subscriptions[0]?.retryQueues ?? [],
   };
+}
+
+/** One subscription's topology in the topology of the settings (throws for a name it does not have). */
+export function topologyOf(topology: Topology, subscriptionName: string): SubscriptionTopology {
+  const found = topology.subscriptions.find((subscription) => subscription.name === subscriptionName);
+  if (!found) throw new Error(`no subscription ${subscriptionName} in the topology`);
+  return found;
+}
+
+function subscriptionTopology(
+  exchange: string,
+  deadLetterExchange: string,
+  subscription: SubscriptionSettings,
+): { queues: QueueDeclaration[]; subscription: SubscriptionTopology } {
+  const { queue, deadLetterQueue, maxAttempts, retryBaseDelayMs, retryMaxDelayMs, deliveryLimit } = subscription;
+  const retryDelays = Array.from({ length: Math.max(0, maxAttempts - 1) }, (_, i) =>
+    retryDelayMs(i + 1, retryBaseDelayMs, retryMaxDelayMs),
+  );
+  const retryQueues = retryDelays.map((delay) => retryQueueName(queue, delay));
+  const uniqueDelays = [...new Set(retryDelays)];
+  const queues: QueueDeclaration[] = [
+    {
+      name: queue,
+      options: {
+        durable: true,
+        arguments: { ...quorumArguments(deadLetterExchange, queue), 'x-delivery-limit': deliveryLimit },
+      },
+      bindings: [...new Set(subscription.bindings)].map((routingKey) => ({ exchange, routingKey })),
+    },
+    // A quorum queue, so that no queue of ours lives on one node: while a classic DLQ's node is down,
+    // nothing can be dead-lettered and declaring the topology fails on every other node. Quorum
+    // queues count each return of a message (an operator's listing gives them back) and drop a
+    // message past x-delivery-limit (RabbitMQ 4's default: 20); this limit is out of reach.
+    // Bound with its work queue's name: the failure router and the work queue dead-letter with it.
+    {
+      name: deadLetterQueue,
+      options: { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DLQ_DELIVERY_LIMIT } },
+      bindings: [{ exchange: deadLetterExchange, routingKey: queue }],
+    },
+    // A delay queue holds a failed message for its TTL, then dead-letters it through the default
+    // exchange straight back to its work queue (not to the topic exchange, which would fan it out).
+    ...uniqueDelays.map((delay) => ({
+      name: retryQueueName(queue, delay),
+      options: {
+        durable: true as const,
+        arguments: { ...quorumArguments('', queue), 'x-message-ttl': delay },
+      },
+      bindings: [],
+    })),
+  ];
+  return { queues, subscription: { name: subscription.name, queue, deadLetterQueue, retryQueues } };
 }
 
 /** Declares the topology on a raw channel; asserting an existing object with equal arguments is a no-op. */
@@ -105,8 +141,6 @@ export async function assertTopology(channel: Channel, topology: Topology): Prom
   }
   for (const queue of topology.queues) {
     await channel.assertQueue(queue.name, queue.options);
-    if (queue.exchange && queue.routingKey !== undefined) {
-      await channel.bindQueue(queue.name, queue.exchange, queue.routingKey);
-    }
+    for (const binding of queue.bindings) await channel.bindQueue(queue.name, binding.exchange, binding.routingKey);
   }
 }
