@@ -26,6 +26,9 @@ type IdempotencyRedis = Redis & {
   idemRenew(lock: string, done: string, token: string, ttlMs: number): Promise<RenewResult>;
 };
 
+/** An effect's error reply inside a batch's answer, raised as the ReplyError a script of its own would give (see effectReplyOf). */
+const EffectReply = ReplyError as new (message: string) => Error;
+
 interface PendingCommit {
   id: string;
   commands: RedisCommand[];
@@ -84,7 +87,7 @@ export class IdempotencyStore {
     const replies = await this.redis.idemCommitBatch(batch.length, ...args);
     // Marks written or found (and refreshed): one WAIT covers them all before any is acknowledged.
     if (this.replicaAcks?.required && replies.some((reply) => typeof reply === 'number')) await this.replicaAcks.confirm();
-    return replies.map((reply) => (typeof reply === 'string' ? new ReplyError(reply) : reply === 1));
+    return replies.map((reply) => (typeof reply === 'string' ? new EffectReply(reply) : reply === 1));
   }
 
   async claim(id: string, token: string, lockTtlMs: number): Promise<ClaimResult> {

@@ -5,10 +5,13 @@ type Answer = (requests: number[]) => Promise<(number | Error)[]>;
 
 function setUp(maxSize: number, flushMs: number, answer: Answer = (requests) => Promise.resolve(requests.map((n) => n * 10))) {
   const batches: number[][] = [];
-  const batcher = new RequestBatcher<number, number>((requests) => {
-    batches.push(requests);
-    return answer(requests);
-  }, { maxSize, flushMs });
+  const batcher = new RequestBatcher<number, number>(
+    (requests) => {
+      batches.push(requests);
+      return answer(requests);
+    },
+    { maxSize, flushMs },
+  );
   return { batcher, batches };
 }
 

@@ -54,7 +54,7 @@ export class RequestBatcher<Request, Result> {
     try {
       sent = this.send(batch.map((entry) => entry.request));
     } catch (error) {
-      sent = Promise.reject(error);
+      sent = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     sent.then(
       (results) => {
