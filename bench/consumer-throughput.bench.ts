@@ -11,8 +11,9 @@ import { formatNumber, formatRatio, mean, sum } from './support/stats';
 const WARMUP = 2_000;
 const MEASURED = 10_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const PREFETCH = Number(process.env.BENCH_PREFETCH ?? 50);
-const TARGET = 0.6;
+/** Issue 12: the ratio is asked for at the default prefetch and at a deep one. */
+const PREFETCHES = (process.env.BENCH_PREFETCH ?? '50,200').split(',').map(Number);
+const TARGET = 0.8;
 
 interface ConsumeRun {
   perSecond: number;
@@ -24,14 +25,26 @@ interface ConsumeRun {
 /** Milliseconds of a stream entry id (`<ms>-<seq>`). */
 const entryMs = (id: string) => Number(id.split('-')[0]);
 
-async function projectRound(context: BenchContext, env: TestEnv, round: number, memory: MemoryReading[]): Promise<ConsumeRun> {
+interface Rounds {
+  prefetch: number;
+  project: ConsumeRun[];
+  bare: ConsumeRun[];
+}
+
+async function projectRound(
+  context: BenchContext,
+  env: TestEnv,
+  prefetch: number,
+  last: boolean,
+  memory: MemoryReading[],
+): Promise<ConsumeRun> {
   const settings = await declareProjectTopology(env);
   const stream = settings.names.processedStream;
   await env.redis.flushdb();
   const total = WARMUP + MEASURED;
   await rawPublish(env, { exchange: settings.names.exchange, count: total, type: 'bench.consume' });
   // The queue is full before the consumer starts: what is timed is consuming, not publishing.
-  const consumer = await startBenchApp(context, 'consumer', env, 'consumer', { CONSUMER_PREFETCH: String(PREFETCH) });
+  const consumer = await startBenchApp(context, 'consumer', env, 'consumer', { CONSUMER_PREFETCH: String(prefetch) });
   await consumer.beginProfile();
   // CPU is read when the warm-up is done and at the end (polled every 20 ms, so a few deliveries off).
   const cpu = { atWarmup: Number.NaN, processedAtWarmup: 0 };
@@ -55,28 +68,28 @@ async function projectRound(context: BenchContext, env: TestEnv, round: number, 
   );
   if (processed !== total || other.some((count) => count > 0) || (await env.redis.xlen(stream)) !== total) {
     throw new Error(
-      `consumer round ${round}: expected ${total} processed and nothing else, metrics say ${processed} processed, ${other.join('/')}`,
+      `consumer at prefetch ${prefetch}: expected ${total} processed and nothing else, metrics say ${processed} processed, ${other.join('/')}`,
     );
   }
-  if (round === ROUNDS) memory.push({ process: 'consumer', when: 'consumer throughput', ...consumer.memory() });
+  if (last) memory.push({ process: 'consumer', when: `consumer throughput, prefetch ${prefetch}`, ...consumer.memory() });
   await consumer.app.stop();
   return { perSecond: (MEASURED / ms) * 1000, ms, cpuMs };
 }
 
-async function baselineRound(env: TestEnv, round: number, memory: MemoryReading[]): Promise<ConsumeRun> {
+async function baselineRound(env: TestEnv, prefetch: number, last: boolean, memory: MemoryReading[]): Promise<ConsumeRun> {
   await rawPublish(env, { exchange: BASELINE_QUEUE, declareQueue: BASELINE_QUEUE, count: WARMUP + MEASURED, type: 'bench.consume' });
   const script = startScript('raw-consume.js', {
     AMQP_URL: env.amqpUrl,
     QUEUE: BASELINE_QUEUE,
-    PREFETCH: String(PREFETCH),
+    PREFETCH: String(prefetch),
     WARMUP: String(WARMUP),
     COUNT: String(MEASURED),
   });
   const result = await script.result<ConsumeRun & { rssBytes: number; peakRssBytes: number }>();
-  if (round === ROUNDS)
+  if (last)
     memory.push({
       process: 'baseline: raw amqplib consumer',
-      when: 'consumer throughput',
+      when: `consumer throughput, prefetch ${prefetch}`,
       rssBytes: result.rssBytes,
       peakRssBytes: result.peakRssBytes,
     });
@@ -85,22 +98,28 @@ async function baselineRound(env: TestEnv, round: number, memory: MemoryReading[
 
 /**
  * Consumer: a pre-filled quorum queue drained by the real consumer app (envelope parsing, the
- * idempotency guard and the reference effect: one Lua script per message writing the stream entry
- * and the done mark, then the ack) against raw amqplib consume + ack with the same prefetch.
+ * idempotency guard and the reference effect: commits batched into one Lua script, each writing its
+ * stream entry and done mark, then the coalesced acks) against raw amqplib consume + ack with the
+ * same prefetch, at each prefetch of PREFETCHES, rounds alternating which side goes first.
  */
 export async function consumerThroughput(context: BenchContext): Promise<BenchSection> {
   const env = await createTestEnv('bench-consumer');
   const memory: MemoryReading[] = [];
-  const project: ConsumeRun[] = [];
-  const bare: ConsumeRun[] = [];
+  const all: Rounds[] = PREFETCHES.map((prefetch) => ({ prefetch, project: [], bare: [] }));
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      const order = round % 2 === 1 ? (['baseline', 'project'] as const) : (['project', 'baseline'] as const);
-      for (const who of order) {
-        const run = who === 'project' ? await projectRound(context, env, round, memory) : await baselineRound(env, round, memory);
-        (who === 'project' ? project : bare).push(run);
+      for (const { prefetch, project, bare } of all) {
+        const order = round % 2 === 1 ? (['baseline', 'project'] as const) : (['project', 'baseline'] as const);
+        for (const who of order) {
+          const last = round === ROUNDS;
+          const run =
+            who === 'project' ? await projectRound(context, env, prefetch, last, memory) : await baselineRound(env, prefetch, last, memory);
+          (who === 'project' ? project : bare).push(run);
+          const cpu = ((run.cpuMs * 1000) / MEASURED).toFixed(0);
+          context.log(`consumer prefetch ${prefetch} round ${round} ${who}: ${run.perSecond.toFixed(0)} msg/s, CPU ${cpu} µs/message`);
+        }
         context.log(
-          `consumer round ${round} ${who}: ${run.perSecond.toFixed(0)} msg/s, CPU ${((run.cpuMs * 1000) / MEASURED).toFixed(0)} µs/message`,
+          `consumer prefetch ${prefetch} round ${round} ratio: ${formatRatio(project[round - 1].perSecond / bare[round - 1].perSecond)}`,
         );
       }
     }
@@ -108,47 +127,44 @@ export async function consumerThroughput(context: BenchContext): Promise<BenchSe
     await env.cleanup();
   }
 
-  const projectRate = mean(project.map((run) => run.perSecond));
-  const baselineRate = mean(bare.map((run) => run.perSecond));
   const cpuPerMessage = (runs: ConsumeRun[]) => (sum(runs.map((run) => run.cpuMs)) * 1000) / (runs.length * MEASURED);
+  const rate = (runs: ConsumeRun[]) => mean(runs.map((run) => run.perSecond));
   return {
     title: 'Consumer throughput',
     method:
       `The queue is filled with ${formatNumber(WARMUP + MEASURED)} envelope messages first (raw confirmed publishing), then ` +
-      `consumed with prefetch ${PREFETCH}; the first ${formatNumber(WARMUP)} deliveries are not timed (start-up, warm-up), ` +
+      `consumed with prefetch ${PREFETCHES.join(' and ')}; the first ${formatNumber(WARMUP)} deliveries are not timed (start-up, warm-up), ` +
       `the rate is taken over the next ${formatNumber(MEASURED)}. The project: the built consumer app (golevelup handler, ` +
       'envelope validation, the idempotency guard in `atomic` mode running the reference effect, an XADD to ' +
-      '`messaging:processed`, together with the done mark in one Lua script, then the manual ack), timed by the ' +
-      'stream entry ids. Baseline: `bench/baselines/raw-consume.js`, raw amqplib consume + ack of a quorum queue, ' +
-      `nothing else. ${ROUNDS} rounds per side, alternating order; the table shows the mean. Consumer CPU per message: ` +
-      'the CPU time of the consuming process over the timed deliveries (the project also spends Redis CPU per message, ' +
-      'which is not counted here).',
+      '`messaging:processed` together with its done mark; commits close together share one Lua script, and the acks of ' +
+      'commits that returned together go in one `allUpTo` frame), timed by the stream entry ids. Baseline: ' +
+      '`bench/baselines/raw-consume.js`, raw amqplib consume + ack of a quorum queue, nothing else. ' +
+      `${ROUNDS} rounds per side and prefetch, alternating order; the table shows the mean. Consumer CPU per message: ` +
+      'the CPU time of the consuming process over the timed deliveries (the project also spends Redis CPU, not counted here).',
     table: {
-      header: ['', 'messages/s', `time for ${formatNumber(MEASURED)}`, 'consumer CPU per message'],
-      rows: [
+      header: ['', 'prefetch', 'messages/s', 'consumer CPU per message'],
+      rows: all.flatMap(({ prefetch, project, bare }) => [
         [
           'project (consumer: guard + reference effect)',
-          formatNumber(projectRate),
-          `${formatNumber(mean(project.map((r) => r.ms)))} ms`,
+          String(prefetch),
+          formatNumber(rate(project)),
           `${formatNumber(cpuPerMessage(project), 0)} µs`,
         ],
-        [
-          'baseline (raw amqplib consume + ack)',
-          formatNumber(baselineRate),
-          `${formatNumber(mean(bare.map((r) => r.ms)))} ms`,
-          `${formatNumber(cpuPerMessage(bare), 0)} µs`,
-        ],
-        ['**project / baseline**', formatRatio(projectRate / baselineRate, TARGET), '', ''],
-      ],
+        ['baseline (raw amqplib consume + ack)', String(prefetch), formatNumber(rate(bare)), `${formatNumber(cpuPerMessage(bare), 0)} µs`],
+        ['**project / baseline**', String(prefetch), formatRatio(rate(project) / rate(bare), TARGET), ''],
+      ]),
     },
     rounds: {
-      header: ['round', 'project msg/s', 'baseline msg/s', 'ratio'],
-      rows: project.map((run, i) => [
-        String(i + 1),
-        formatNumber(run.perSecond),
-        formatNumber(bare[i].perSecond),
-        formatRatio(run.perSecond / bare[i].perSecond),
-      ]),
+      header: ['prefetch', 'round', 'project msg/s', 'baseline msg/s', 'ratio'],
+      rows: all.flatMap(({ prefetch, project, bare }) =>
+        project.map((run, i) => [
+          String(prefetch),
+          String(i + 1),
+          formatNumber(run.perSecond),
+          formatNumber(bare[i].perSecond),
+          formatRatio(run.perSecond / bare[i].perSecond),
+        ]),
+      ),
     },
     notes: [
       `Every round checks exactly once: ${formatNumber(WARMUP + MEASURED)} stream entries and as many \`processed\` deliveries, none duplicate, retried or dead-lettered.`,

@@ -77,7 +77,13 @@ const consumingProviders: Provider[] = [
     provide: IdempotencyStore,
     inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
     useFactory: (redis: Redis, settings: MessagingSettings) =>
-      new IdempotencyStore(redis, settings.names.redisKeyPrefix, settings.idempotency.ttlSeconds, new ReplicaAcks(redis, settings.redis)),
+      new IdempotencyStore(
+        redis,
+        settings.names.redisKeyPrefix,
+        settings.idempotency.ttlSeconds,
+        new ReplicaAcks(redis, settings.redis),
+        settings.idempotency.commitBatch,
+      ),
   },
   {
     // The default subscription's guard, over the keys of earlier versions.

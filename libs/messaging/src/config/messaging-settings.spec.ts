@@ -46,6 +46,8 @@ const NUMERIC: [string, number, number][] = [
   ['CONSUMER_DELIVERY_LIMIT', 2, 100_000],
   ['IDEMPOTENCY_TTL_SECONDS', 60, 2 * 365 * 86_400],
   ['IDEMPOTENCY_LOCK_TTL_MS', 1000, 3_600_000],
+  ['IDEMPOTENCY_COMMIT_BATCH_SIZE', 1, 1000],
+  ['IDEMPOTENCY_COMMIT_FLUSH_MS', 0, 100],
   ['SHUTDOWN_TIMEOUT_MS', 0, 600_000],
   ['RATE_LIMIT_PER_MINUTE', 0, 10_000_000],
 ];
@@ -115,7 +117,7 @@ describe('loadMessagingSettings', () => {
         deliveryLimit: 100,
         brokerConsumerTimeoutMs: 1_800_000,
       },
-      idempotency: { ttlSeconds: 7 * 86_400, lockTtlMs: 30_000 },
+      idempotency: { ttlSeconds: 7 * 86_400, lockTtlMs: 30_000, commitBatch: { maxSize: 100, flushMs: 0 } },
       shutdownTimeoutMs: 10_000,
       security: { apiKeys: [], rateLimitPerMinute: 0 },
     });
@@ -214,7 +216,7 @@ describe('loadMessagingSettings', () => {
         deliveryLimit: 9,
         brokerConsumerTimeoutMs: 1_800_000,
       },
-      idempotency: { ttlSeconds: 120, lockTtlMs: 2000 },
+      idempotency: { ttlSeconds: 120, lockTtlMs: 2000, commitBatch: { maxSize: 100, flushMs: 0 } },
       shutdownTimeoutMs: 0,
       security: { apiKeys: ['aaaaaaaaaaaaaaaa'], rateLimitPerMinute: 60 },
     });

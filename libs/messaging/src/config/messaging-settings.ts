@@ -83,6 +83,13 @@ export const messagingEnvSchema = z.object({
   IDEMPOTENCY_TTL_SECONDS: int(7 * 86_400, 60, 2 * 365 * 86_400),
   /** How long one delivery holds an id while its handler runs (renewed while it runs). */
   IDEMPOTENCY_LOCK_TTL_MS: int(30_000, 1000, 3_600_000),
+  /**
+   * Commits of `atomic` handlers that come close together go to Redis in one script (each message's
+   * effect still atomic with its own done mark): at most this many per script...
+   */
+  IDEMPOTENCY_COMMIT_BATCH_SIZE: int(100, 1, 1000),
+  /** ...and a commit waits at most this long for company (0: only for the commits of the same event-loop turn). */
+  IDEMPOTENCY_COMMIT_FLUSH_MS: int(0, 0, 100),
 
   /** Bound on the wait for in-flight work at SIGTERM. */
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
@@ -148,7 +155,7 @@ export interface MessagingSettings {
     deliveryLimit: number;
     brokerConsumerTimeoutMs: number;
   };
-  idempotency: { ttlSeconds: number; lockTtlMs: number };
+  idempotency: { ttlSeconds: number; lockTtlMs: number; commitBatch: { maxSize: number; flushMs: number } };
   shutdownTimeoutMs: number;
   security: { apiKeys: string[]; rateLimitPerMinute: number };
   /**
@@ -226,7 +233,11 @@ function toSettings(env: MessagingEnv): MessagingSettings {
       deliveryLimit: env.CONSUMER_DELIVERY_LIMIT,
       brokerConsumerTimeoutMs: env.CONSUMER_TIMEOUT_MS,
     },
-    idempotency: { ttlSeconds: env.IDEMPOTENCY_TTL_SECONDS, lockTtlMs: env.IDEMPOTENCY_LOCK_TTL_MS },
+    idempotency: {
+      ttlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
+      lockTtlMs: env.IDEMPOTENCY_LOCK_TTL_MS,
+      commitBatch: { maxSize: env.IDEMPOTENCY_COMMIT_BATCH_SIZE, flushMs: env.IDEMPOTENCY_COMMIT_FLUSH_MS },
+    },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     security: { apiKeys: env.API_KEYS, rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE },
   };

@@ -105,6 +105,15 @@ export const CONSISTENCY_RULES: readonly ConsistencyRule[] = [
         : undefined,
   },
   {
+    variable: 'IDEMPOTENCY_COMMIT_FLUSH_MS',
+    related: ['REDIS_COMMAND_TIMEOUT_MS'],
+    violation: ({ idempotency: { commitBatch }, redis: { commandTimeoutMs } }) =>
+      commitBatch.flushMs >= commandTimeoutMs
+        ? `(${commitBatch.flushMs}) must be below REDIS_COMMAND_TIMEOUT_MS (${commandTimeoutMs}): a commit's wait for company ` +
+          `is a small part of the time it may take`
+        : undefined,
+  },
+  {
     variable: 'REDIS_REPLICA_ACK_TIMEOUT_MS',
     related: ['REDIS_COMMAND_TIMEOUT_MS', 'REDIS_MIN_REPLICA_ACKS'],
     violation: ({ redis: { replicaAckTimeoutMs, commandTimeoutMs, minReplicaAcks } }) => {

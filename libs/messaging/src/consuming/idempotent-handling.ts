@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
+import { Inject, Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { ConsumeMessage } from 'amqplib';
 import { logsInfo, type MessagingSettings } from '../config';
@@ -7,6 +8,7 @@ import type { EffectMode } from '../idempotency';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { noteDeliveryResult, traceDelivery } from '../spans';
+import { coalesceAcks } from './coalesced-acks';
 import { attemptOf } from './failure-router';
 import { IdempotencyGuards } from './idempotency-guards';
 import { IDEMPOTENT_HANDLING, IDEMPOTENT_MODE, type GuardedRun } from './idempotent.decorator';
@@ -19,7 +21,8 @@ const OUTCOME_LABELS = { processed: { result: 'processed' }, duplicate: { result
  * Runs an @Idempotent handler inside the idempotency guard. Returning normally lets golevelup
  * acknowledge the delivery (after the work and its done mark); throwing hands the delivery to the
  * failure router. At start it puts itself on every provider and controller that has @Idempotent
- * handlers, where the wrapped handlers find it.
+ * handlers, where the wrapped handlers find it, and makes the consuming channels coalesce their acks
+ * (coalesced-acks.ts): the deliveries whose commits returned together are acknowledged together.
  */
 @Injectable()
 export class IdempotentHandling implements GuardedRun, OnModuleInit {
@@ -38,11 +41,13 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
+    @Optional() private readonly amqp?: AmqpConnection,
   ) {
     this.infoEnabled = logsInfo(settings);
   }
 
   onModuleInit(): void {
+    if (this.amqp) coalesceAcks(this.amqp, this.inFlight);
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       const instance = wrapper.instance as Record<symbol, unknown> | undefined;
       if (!instance || typeof instance !== 'object') continue;

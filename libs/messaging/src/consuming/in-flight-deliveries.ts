@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 
-/** Counts deliveries being handled, so shutdown can wait for them (within a bound). */
+/**
+ * Counts deliveries being handled, and acks asked for but not sent yet (AckCoalescer), so shutdown
+ * can wait for both (within a bound).
+ */
 @Injectable()
 export class InFlightDeliveries {
   private count = 0;
@@ -15,9 +18,17 @@ export class InFlightDeliveries {
     try {
       return await work();
     } finally {
-      this.count--;
-      if (this.count === 0) this.waiters.splice(0).forEach((wake) => wake());
+      this.release(1);
     }
+  }
+
+  hold(count: number): void {
+    this.count += count;
+  }
+
+  release(count: number): void {
+    this.count -= count;
+    if (this.count === 0) this.waiters.splice(0).forEach((wake) => wake());
   }
 
   /** Resolves true when none are left, false when the bound ran out first. */

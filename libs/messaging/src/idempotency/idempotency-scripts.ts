@@ -30,12 +30,50 @@ local function runEffect(first)
   end
 end`;
 
-/** Applies the effect (ARGV[2..]) and the done mark once. Returns 1 if applied, 0 if the id was already done. */
-export const COMMIT = `${RUN_EFFECT}
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-runEffect(2)
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-return 1`;
+/**
+ * Commits many ids in one script (one round trip). KEYS are their done marks; ARGV[1] is the TTL,
+ * ARGV[2] '1' to refresh a mark found done (so a WAIT after it covers a mark another consumer wrote),
+ * then per id the number of its effect arguments and those arguments. An id's mark is written right
+ * after its own effect, only when that effect succeeded, and only if the id was not done already, so
+ * each id keeps the guarantee of a script of its own. Returns one entry per id: 1 applied, 0 done
+ * already, or its effect's error reply prefixed with EFFECT_ERROR_PREFIX (no mark; the other ids go
+ * on). A server refusal (OOM, MISCONF, NOREPLICAS, READONLY) comes at the script's first write,
+ * before anything was changed, and fails the whole batch as an infrastructure failure.
+ */
+export const COMMIT_BATCH = `
+local refusals = {${SERVER_REFUSAL_CODES.map((code) => `${code} = true`).join(', ')}}
+local function runEffect(first, last)
+  local i = first
+  while i <= last do
+    local n = tonumber(ARGV[i])
+    local reply = redis.pcall(unpack(ARGV, i + 1, i + n))
+    if type(reply) == 'table' and reply.err then
+      if refusals[string.match(reply.err, '^%u+') or ''] then error(reply) end
+      return '${EFFECT_ERROR_PREFIX} ' .. reply.err
+    end
+    i = i + n + 1
+  end
+  return nil
+end
+local results = {}
+local at = 3
+for m = 1, #KEYS do
+  local last = at + tonumber(ARGV[at])
+  if redis.call('EXISTS', KEYS[m]) == 1 then
+    if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[m], ARGV[1]) end
+    results[m] = 0
+  else
+    local failure = runEffect(at + 1, last)
+    if failure then
+      results[m] = failure
+    else
+      redis.call('SET', KEYS[m], '1', 'EX', ARGV[1])
+      results[m] = 1
+    end
+  end
+  at = last + 1
+end
+return results`;
 
 /** done, or the lock for this token (re-entrant), or busy when another delivery holds it. */
 export const CLAIM = `
@@ -48,7 +86,7 @@ end
 return 'busy'`;
 
 /**
- * COMMIT for a lock holder (effect in ARGV[3..]), fenced by its token: 'applied', 'done' when the id
+ * The commit of a lock holder (effect in ARGV[3..]), fenced by its token: 'applied', 'done' when the id
  * was done already, 'taken' (nothing written) when another delivery holds the lock now. A lock that
  * merely expired, held by no one, does not stop the commit: no other run can be working on the id.
  */

@@ -1,7 +1,8 @@
-import type Redis from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import type { ReplicaAcks } from '../redis/replica-acks';
-import { CLAIM, COMMIT, COMPLETE, RELEASE, RENEW } from './idempotency-scripts';
+import { CLAIM, COMMIT_BATCH, COMPLETE, RELEASE, RENEW } from './idempotency-scripts';
 import type { RedisCommand } from './redis-effect';
+import { RequestBatcher, type BatchTiming } from './request-batcher';
 
 export type ClaimResult = 'acquired' | 'busy' | 'done';
 /** applied: effect and mark written; done: the id was done already; taken: another delivery holds the lock, nothing written. */
@@ -18,41 +19,75 @@ export type RenewResult = 'renewed' | 'done' | 'reacquired' | 'taken';
  */
 
 type IdempotencyRedis = Redis & {
-  idemCommit(done: string, ttl: number, ...effect: (string | number)[]): Promise<number>;
+  idemCommitBatch(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | string)[]>;
   idemClaim(done: string, lock: string, token: string, ttlMs: number): Promise<ClaimResult>;
   idemComplete(done: string, lock: string, token: string, ttl: number, ...effect: (string | number)[]): Promise<CompleteResult>;
   idemRelease(lock: string, token: string): Promise<number>;
   idemRenew(lock: string, done: string, token: string, ttlMs: number): Promise<RenewResult>;
 };
 
+/** An effect's error reply inside a batch's answer, raised as the ReplyError a script of its own would give (see effectReplyOf). */
+const EffectReply = ReplyError as new (message: string) => Error;
+
+interface PendingCommit {
+  id: string;
+  commands: RedisCommand[];
+}
+
+/** Commits sent one at a time (no batching), for callers that want one round trip per commit. */
+export const UNBATCHED: BatchTiming = { maxSize: 1, flushMs: 0 };
+
 /** The Redis side of the idempotency guard: done marks, per-id locks and atomic effects. */
 export class IdempotencyStore {
   private readonly redis: IdempotencyRedis;
+  private readonly commits: RequestBatcher<PendingCommit, boolean>;
 
   /**
    * `replicaAcks` (REDIS_MIN_REPLICA_ACKS > 0): a commit, or a check that found the id done, resolves
    * only once that many replicas hold the done mark (Redis WAIT), so an ack never outruns the mark's
    * replication and the promotion of a replica cannot make a processed message look new.
+   * `batching`: commits that come close together (IDEMPOTENCY_COMMIT_BATCH_SIZE,
+   * IDEMPOTENCY_COMMIT_FLUSH_MS) share one script and one round trip (and one WAIT).
    */
   constructor(
     redis: Redis,
     private readonly keyPrefix: string,
     private readonly doneTtlSeconds: number,
     private readonly replicaAcks?: ReplicaAcks,
+    batching: BatchTiming = UNBATCHED,
   ) {
-    redis.defineCommand('idemCommit', { numberOfKeys: 1, lua: COMMIT });
+    redis.defineCommand('idemCommitBatch', { lua: COMMIT_BATCH });
     redis.defineCommand('idemClaim', { numberOfKeys: 2, lua: CLAIM });
     redis.defineCommand('idemComplete', { numberOfKeys: 2, lua: COMPLETE });
     redis.defineCommand('idemRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('idemRenew', { numberOfKeys: 2, lua: RENEW });
     this.redis = redis as IdempotencyRedis;
+    this.commits = new RequestBatcher((batch) => this.commitBatch(batch), batching);
   }
 
-  /** Commits effect + done mark in one round trip; false when the id was done already. */
-  async commit(id: string, commands: RedisCommand[]): Promise<boolean> {
-    const applied = (await this.redis.idemCommit(this.doneKey(id), this.doneTtlSeconds, ...flatten(commands))) === 1;
-    await this.replicated(id, applied ? 'wrote' : 'found-done');
-    return applied;
+  /**
+   * Commits effect + done mark atomically; false when the id was done already. Commits close together
+   * go to Redis in one script (each id still atomic with its own mark): a Redis failure rejects every
+   * commit of that batch, an effect error (ReplyError with EFFECT_ERROR_PREFIX) only its own.
+   */
+  commit(id: string, commands: RedisCommand[]): Promise<boolean> {
+    return this.commits.add({ id, commands });
+  }
+
+  private async commitBatch(batch: PendingCommit[]): Promise<(boolean | Error)[]> {
+    const refresh = this.replicaAcks?.required ? '1' : '0';
+    const args: (string | number)[] = batch.map((entry) => this.doneKey(entry.id));
+    args.push(this.doneTtlSeconds, refresh);
+    for (const { commands } of batch) {
+      const count = args.length;
+      args.push(0);
+      for (const command of commands) args.push(command.length, ...command);
+      args[count] = args.length - count - 1;
+    }
+    const replies = await this.redis.idemCommitBatch(batch.length, ...args);
+    // Marks written or found (and refreshed): one WAIT covers them all before any is acknowledged.
+    if (this.replicaAcks?.required && replies.some((reply) => typeof reply === 'number')) await this.replicaAcks.confirm();
+    return replies.map((reply) => (typeof reply === 'string' ? new EffectReply(reply) : reply === 1));
   }
 
   async claim(id: string, token: string, lockTtlMs: number): Promise<ClaimResult> {
