@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { freePort } from '../test/support/free-port';
 import { createTestEnv } from '../test/support/test-env';
 import { startBenchApp, type BenchContext } from './support/bench-app';
-import { BASELINE_QUEUE, defaultSettings, purgeQueues } from './support/broker';
+import { BASELINE_QUEUE, defaultSettings, projectQueueArguments, purgeQueues } from './support/broker';
 import type { ProfileControl } from './support/cpu-profile';
 import { postLoad, type IngestRun } from './support/http-load';
 import type { ProcessMemory } from './support/memory';
@@ -58,7 +58,7 @@ async function startBaseline(
 ): Promise<{ port: number; script: ScriptProcess }> {
   const port = await freePort();
   const profile = context.profile ? join(context.profileDir, `ingest-${name}.cpuprofile`) : undefined;
-  const process = startScript(script, { AMQP_URL: amqpUrl, PORT: String(port), QUEUE: BASELINE_QUEUE }, profile);
+  const process = startScript(script, { AMQP_URL: amqpUrl, PORT: String(port), QUEUE: BASELINE_QUEUE, QUEUE_ARGUMENTS: projectQueueArguments() }, profile);
   await process.printed('listening');
   return { port, script: process };
 }

@@ -33,10 +33,17 @@ function publishProperties(id, type, correlationId = randomUUID()) {
   };
 }
 
-/** A durable topic exchange bound with `#` to a durable quorum queue, like the project's work queue. */
+/**
+ * A durable topic exchange bound with `#` to a durable quorum queue, like the project's work queue.
+ * QUEUE_ARGUMENTS (JSON) gives the queue the project's own arguments (bench/support/broker.ts passes
+ * them from buildTopology): a queue with `x-overflow`, dead-lettering and a delivery limit is what the
+ * project's publishes land in, so the baseline's land in one too.
+ */
 async function declareQuorumQueue(channel, exchange, queue) {
+  const queueArguments = JSON.parse(setting('QUEUE_ARGUMENTS', '{"x-queue-type":"quorum"}'));
+  if (queueArguments['x-queue-type'] !== 'quorum') throw new Error('QUEUE_ARGUMENTS must declare a quorum queue');
   await channel.assertExchange(exchange, 'topic', { durable: true });
-  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await channel.assertQueue(queue, { durable: true, arguments: queueArguments });
   await channel.bindQueue(queue, exchange, '#');
 }
 

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { MessageSelection, WireMessage } from '../envelope';
 import type { ReplicaAcks } from '../redis/replica-acks';
-import { CLAIM, CLAIMED_FIELDS, FAIL, REMOVE, STORE } from './outbox-scripts';
+import { CLAIM, CLAIMED_FIELDS, FAIL, RELEASE, REMOVE, STORE } from './outbox-scripts';
 
 /** A message waiting in the outbox, as a replayer claims it. */
 export interface OutboxEntry extends WireMessage {
@@ -71,6 +71,7 @@ type OutboxRedis = Redis & {
   outboxStore(record: string, due: string, ...args: (string | number)[]): Promise<number>;
   outboxClaim(due: string, ...args: (string | number)[]): Promise<string[]>;
   outboxRemove(due: string, ...args: string[]): Promise<number>;
+  outboxRelease(due: string, ...ids: string[]): Promise<number>;
   outboxFail(due: string, parked: string, ...args: (string | number)[]): Promise<number>;
   outboxUnpark(due: string, parked: string, ...args: (string | number)[]): Promise<number>;
 };
@@ -95,6 +96,7 @@ export class OutboxStore {
     redis.defineCommand('outboxStore', { numberOfKeys: 2, lua: STORE });
     redis.defineCommand('outboxClaim', { numberOfKeys: 1, lua: CLAIM });
     redis.defineCommand('outboxRemove', { numberOfKeys: 1, lua: REMOVE });
+    redis.defineCommand('outboxRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('outboxFail', { numberOfKeys: 2, lua: FAIL });
     redis.defineCommand('outboxUnpark', { numberOfKeys: 2, lua: UNPARK });
     this.redis = redis as OutboxRedis;
@@ -134,6 +136,11 @@ export class OutboxStore {
 
   async remove(ids: string[]): Promise<void> {
     if (ids.length > 0) await this.redis.outboxRemove(this.dueKey, this.recordPrefix, ...ids);
+  }
+
+  /** Gives claimed messages back, due at once, before their lease ends; nothing is counted (see RELEASE). */
+  async release(ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.outboxRelease(this.dueKey, ...ids);
   }
 
   /** Records failed replays (only those that count increment the attempts); returns how many were parked. */
