@@ -3,7 +3,7 @@
  * REDIS_URL name (each in its own vhost and Redis database, see test/support), and writes BENCHMARKS.md.
  *
  *   npm run bench                          all benchmarks, then BENCHMARKS.md
- *   npm run bench -- --only=ingest,drain   some of them (ingest, consumer, e2e, drain); prints, writes nothing
+ *   npm run bench -- --only=ingest,drain   some of them (ingest, consumer, e2e, drain, sustained); prints, writes nothing
  *   npm run bench -- --profile             also writes a CPU profile of each app over its measured phase
  *                                          to bench/.profiles/ and prints where the time went; writes nothing
  */
@@ -14,6 +14,7 @@ import { consumerThroughput } from './consumer-throughput.bench';
 import { e2eLatency } from './e2e-latency.bench';
 import { outboxDrain } from './outbox-drain.bench';
 import { producerIngest } from './producer-ingest.bench';
+import { sustainedLoad } from './sustained-load.bench';
 import { PROFILE_DIR, type BenchContext } from './support/bench-app';
 import { describeMachine } from './support/machine';
 import { summarizeProfile } from './support/profile-summary';
@@ -26,6 +27,7 @@ const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchSection
   consumer: consumerThroughput,
   e2e: e2eLatency,
   drain: outboxDrain,
+  sustained: sustainedLoad,
 };
 
 function printProfiles(): void {
