@@ -58,7 +58,11 @@ async function startBaseline(
 ): Promise<{ port: number; script: ScriptProcess }> {
   const port = await freePort();
   const profile = context.profile ? join(context.profileDir, `ingest-${name}.cpuprofile`) : undefined;
-  const process = startScript(script, { AMQP_URL: amqpUrl, PORT: String(port), QUEUE: BASELINE_QUEUE, QUEUE_ARGUMENTS: projectQueueArguments() }, profile);
+  const process = startScript(
+    script,
+    { AMQP_URL: amqpUrl, PORT: String(port), QUEUE: BASELINE_QUEUE, QUEUE_ARGUMENTS: projectQueueArguments() },
+    profile,
+  );
   await process.printed('listening');
   return { port, script: process };
 }

@@ -68,7 +68,13 @@ function runWith(due: number) {
   outbox.due = ids(due);
   const broker = new HandAnsweredBroker(outbox.log);
   const recorded: number[] = [];
-  const run = new ReplayRun(outbox as unknown as OutboxStore, broker, SETTINGS, { recorded: (r) => recorded.push(r.published) }, () => false);
+  const run = new ReplayRun(
+    outbox as unknown as OutboxStore,
+    broker,
+    SETTINGS,
+    { recorded: (r) => recorded.push(r.published) },
+    () => false,
+  );
   return { outbox, broker, run, done: run.run(), recorded };
 }
 
@@ -152,7 +158,10 @@ describe('ReplayRun', () => {
     outbox.failRemove = true;
     await settle();
     const failure = expect(done).rejects.toThrow('READONLY');
-    await answerUntilDone(broker, done.catch(() => undefined));
+    await answerUntilDone(
+      broker,
+      done.catch(() => undefined),
+    );
     await failure;
     expect(outbox.log.filter((line) => line.startsWith('publish')).length).toBeLessThanOrEqual(1 + SETTINGS.window);
   });
