@@ -58,7 +58,15 @@ async function projectRound(env: TestEnv, producer: BenchApp): Promise<DrainRun>
   while ((await store.counts()).pending > 0) await sleep(10);
   const ms = performance.now() - started;
 
-  const after = metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="published"}');
+  // The job counts a batch once its removal's answer is in, which can reach the producer after the
+  // empty outbox was seen here: wait for the count instead of reading it once.
+  const published = async () =>
+    metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="published"}');
+  let after = await published();
+  for (let tries = 0; after - before < BACKLOG && tries < 100; tries++) {
+    await sleep(20);
+    after = await published();
+  }
   const ready = (await queueState(env, settings.names.queue))?.ready ?? 0;
   if (after - before < BACKLOG || ready < BACKLOG) {
     throw new Error(`drain: ${after - before} replays published and ${ready} messages in the queue, expected ${BACKLOG}`);
