@@ -5,6 +5,7 @@
  * the quorum queue they use, and the one JSON line each prints when it is done.
  */
 const { randomUUID } = require('node:crypto');
+const amqplib = require('amqplib');
 
 /** A required or defaulted environment setting. */
 function setting(name, fallback) {
@@ -47,6 +48,21 @@ async function declareQuorumQueue(channel, exchange, queue) {
   await channel.bindQueue(queue, exchange, '#');
 }
 
+/**
+ * amqplib.connect, tried again a few times: a vhost created a moment ago can refuse its first
+ * connection (541 INTERNAL_ERROR) while its processes start on a loaded node.
+ */
+async function connect(url, tries = 5) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await amqplib.connect(url);
+    } catch (error) {
+      if (attempt >= tries) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}
+
 /** The last line a baseline prints: its result, for the benchmark to read. */
 function report(result) {
   const memory = { rssBytes: process.memoryUsage().rss, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
@@ -71,4 +87,4 @@ function serve(start) {
     });
 }
 
-module.exports = { setting, envelopeBody, publishProperties, declareQuorumQueue, report, serve };
+module.exports = { setting, envelopeBody, publishProperties, declareQuorumQueue, connect, report, serve };
