@@ -66,7 +66,9 @@ async function main(): Promise<void> {
     context.log(`${name}: start`);
     const section = await bench(context);
     sections.push(section);
-    process.stdout.write(`\n${section.title}\n${renderTable(section.table)}\n\n`);
+    const rounds = section.rounds ? `\n${renderTable(section.rounds)}\n` : '';
+    const notes = section.notes.map((note) => `- ${note}\n`).join('');
+    process.stdout.write(`\n${section.title}\n${renderTable(section.table)}\n${rounds}${notes}\n`);
   }
   const took = `${Math.round((Date.now() - started) / 1000)} s`;
 
