@@ -6,7 +6,8 @@ import { BASELINE_QUEUE, defaultSettings, projectQueueArguments, purgeQueues } f
 import type { ProfileControl } from './support/cpu-profile';
 import { postLoad, type IngestRun } from './support/http-load';
 import type { ProcessMemory } from './support/memory';
-import type { BenchSection, MemoryReading } from './support/report';
+import { profileDiff } from './support/profile-diff';
+import { renderTable, type BenchSection, type MemoryReading } from './support/report';
 import { startScript, type ScriptProcess } from './support/script-process';
 import { formatMs, formatNumber, formatRatio, formatTarget, mean, sum } from './support/stats';
 
@@ -69,6 +70,22 @@ async function startBaseline(
   );
   await process.printed('listening');
   return { port, script: process };
+}
+
+/**
+ * With --profile: where the producer's CPU per request goes beyond the Nest floor's and the bare
+ * route's, by package and by function (each profile covers its side's last round).
+ */
+function printProfileDiff(context: BenchContext, sides: Side[]): void {
+  const names = ['producer', 'nest', 'bare'];
+  const { places, functions } = profileDiff(
+    sides.map((side, i) => ({
+      label: names[i],
+      file: join(context.profileDir, `ingest-${names[i]}.cpuprofile`),
+      units: side.runs[side.runs.length - 1].accepted,
+    })),
+  );
+  process.stdout.write(`\nCPU per request under the profiler, last round:\n${renderTable(places)}\n\n${renderTable(functions)}\n`);
 }
 
 function roundCpu(run: Round): number {
@@ -143,6 +160,7 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
       }
     }
 
+    if (context.profile) printProfileDiff(context, [project, floor, baseline]);
     const rateRatios = project.runs.map((run, i) => run.acceptedPerSecond / baseline.runs[i].acceptedPerSecond);
     const cpuRatios = project.runs.map((run, i) => roundCpu(run) / roundCpu(baseline.runs[i]));
     const rssRatio = (producer.memory()?.rssBytes ?? Number.NaN) / (baseline.memory()?.rssBytes ?? Number.NaN);
