@@ -7,12 +7,12 @@ import { createTestEnv, type TestEnv } from '../test/support/test-env';
 import { startBenchApp, type BenchApp, type BenchContext } from './support/bench-app';
 import { BASELINE_QUEUE, PAYLOAD_PAD, defaultSettings, purgeQueues, rawPublish } from './support/broker';
 import type { BenchSection, MemoryReading } from './support/report';
-import { formatNumber, formatRatio, mean, sleep } from './support/stats';
+import { formatNumber, formatRatio, formatTarget, mean, sleep } from './support/stats';
 
 const BACKLOG = 20_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const TARGET = 0.5;
-/** The replay job's batch (OUTBOX_REPLAY_BATCH_SIZE default): its confirms are in flight together. */
+const TARGET = 0.8;
+/** The replay job's confirm window (OUTBOX_REPLAY_BATCH_SIZE default), and the raw publisher's: the same for both. */
 const WINDOW = defaultSettings().outbox.replayBatchSize;
 /**
  * How often the replay job looks for due messages (the default is 1000 ms). The drain is timed from
@@ -58,7 +58,15 @@ async function projectRound(env: TestEnv, producer: BenchApp): Promise<DrainRun>
   while ((await store.counts()).pending > 0) await sleep(10);
   const ms = performance.now() - started;
 
-  const after = metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="published"}');
+  // The job counts a batch once its removal's answer is in, which can reach the producer after the
+  // empty outbox was seen here: wait for the count instead of reading it once.
+  const published = async () =>
+    metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="published"}');
+  let after = await published();
+  for (let tries = 0; after - before < BACKLOG && tries < 100; tries++) {
+    await sleep(20);
+    after = await published();
+  }
   const ready = (await queueState(env, settings.names.queue))?.ready ?? 0;
   if (after - before < BACKLOG || ready < BACKLOG) {
     throw new Error(`drain: ${after - before} replays published and ${ready} messages in the queue, expected ${BACKLOG}`);
@@ -67,10 +75,10 @@ async function projectRound(env: TestEnv, producer: BenchApp): Promise<DrainRun>
 }
 
 /**
- * Outbox drain: a backlog of 20,000 pending messages replayed by the producer's replay job (claim a
- * batch with a lease, publish it with its confirms in flight together, remove what was confirmed),
- * against raw amqplib confirmed publishing of as many messages of the same size, with as many
- * confirms in flight.
+ * Outbox drain: a backlog of 20,000 pending messages replayed by the producer's replay job (claims
+ * with a lease, a sliding window of confirms, removals of what was confirmed, the next claim and the
+ * removals made while confirms are in flight), against raw amqplib confirmed publishing of as many
+ * messages of the same size, with the same window of confirms in flight.
  */
 export async function outboxDrain(context: BenchContext): Promise<BenchSection> {
   const env = await createTestEnv('bench-drain');
@@ -114,14 +122,16 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
 
   const projectMs = mean(project.map((run) => run.ms));
   const baselineMs = mean(bare.map((run) => run.ms));
+  const ratios = project.map((run, i) => bare[i].ms / run.ms);
   return {
     title: 'Outbox drain: 20,000 pending messages',
     method:
       `${formatNumber(BACKLOG)} records are written to the outbox through the library's \`OutboxStore\` (as failed sends ` +
       'would be) while the producer runs, not yet due; then all become due in one Redis command and the clock runs until ' +
       `the outbox is empty (a record is removed only after its confirm). The replay job runs every ${REPLAY_INTERVAL_MS} ms ` +
-      `(\`OUTBOX_REPLAY_INTERVAL_MS\`; the wait for its first tick is counted) with batches of ${WINDOW} ` +
-      '(`OUTBOX_REPLAY_BATCH_SIZE` default). Baseline: `bench/baselines/raw-publish.js`, raw amqplib confirmed publishing ' +
+      `(\`OUTBOX_REPLAY_INTERVAL_MS\`; the wait for its first tick is counted) and keeps at most ${WINDOW} confirms in ` +
+      'flight (`OUTBOX_REPLAY_BATCH_SIZE` default), claiming the next messages and removing confirmed ones while they are ' +
+      'in flight. Baseline: `bench/baselines/raw-publish.js`, raw amqplib confirmed publishing ' +
       `of as many messages of the same size (ready-made in memory) with at most ${WINDOW} confirms outstanding, from first ` +
       `publish to last confirm. Both go through a topic exchange to a quorum queue. ${ROUNDS} rounds per side, ` +
       'alternating order; the table shows the mean.',
@@ -130,7 +140,7 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
       rows: [
         ['project (replay job)', `${formatNumber(projectMs)} ms`, formatNumber((BACKLOG / projectMs) * 1000)],
         ['baseline (raw confirmed publishing)', `${formatNumber(baselineMs)} ms`, formatNumber((BACKLOG / baselineMs) * 1000)],
-        ['**project / baseline** (rate)', formatRatio(baselineMs / projectMs, TARGET), ''],
+        ['**project / baseline** (rate, mean of the rounds)', formatTarget(mean(ratios), ratios, TARGET), ''],
       ],
     },
     rounds: {

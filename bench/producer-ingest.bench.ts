@@ -2,19 +2,24 @@ import { join } from 'node:path';
 import { freePort } from '../test/support/free-port';
 import { createTestEnv } from '../test/support/test-env';
 import { startBenchApp, type BenchContext } from './support/bench-app';
-import { BASELINE_QUEUE, defaultSettings, purgeQueues } from './support/broker';
+import { BASELINE_QUEUE, defaultSettings, projectQueueArguments, purgeQueues } from './support/broker';
 import type { ProfileControl } from './support/cpu-profile';
 import { postLoad, type IngestRun } from './support/http-load';
 import type { ProcessMemory } from './support/memory';
-import type { BenchSection, MemoryReading } from './support/report';
+import { profileDiff } from './support/profile-diff';
+import { renderTable, type BenchSection, type MemoryReading } from './support/report';
 import { startScript, type ScriptProcess } from './support/script-process';
-import { formatMs, formatNumber, formatRatio, mean, sum } from './support/stats';
+import { formatMs, formatNumber, formatRatio, formatTarget, mean, sum } from './support/stats';
 
 const CONNECTIONS = 100;
 const WARMUP_SECONDS = 3;
 const ROUND_SECONDS = 8;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET = 0.9;
+/** Server CPU per request, project / bare route: at most this. */
+const CPU_TARGET = 1.15;
+/** Producer RSS after the benchmark, project / bare route: at most this. */
+const RSS_TARGET = 1.5;
 
 interface Round extends IngestRun {
   /** CPU time the server process used during the round, ms. */
@@ -58,9 +63,33 @@ async function startBaseline(
 ): Promise<{ port: number; script: ScriptProcess }> {
   const port = await freePort();
   const profile = context.profile ? join(context.profileDir, `ingest-${name}.cpuprofile`) : undefined;
-  const process = startScript(script, { AMQP_URL: amqpUrl, PORT: String(port), QUEUE: BASELINE_QUEUE }, profile);
+  const process = startScript(
+    script,
+    { AMQP_URL: amqpUrl, PORT: String(port), QUEUE: BASELINE_QUEUE, QUEUE_ARGUMENTS: projectQueueArguments() },
+    profile,
+  );
   await process.printed('listening');
   return { port, script: process };
+}
+
+/**
+ * With --profile: where the producer's CPU per request goes beyond the Nest floor's and the bare
+ * route's, by package and by function (each profile covers its side's last round).
+ */
+function printProfileDiff(context: BenchContext, sides: Side[]): void {
+  const names = ['producer', 'nest', 'bare'];
+  const { places, functions } = profileDiff(
+    sides.map((side, i) => ({
+      label: names[i],
+      file: join(context.profileDir, `ingest-${names[i]}.cpuprofile`),
+      units: side.runs[side.runs.length - 1].accepted,
+    })),
+  );
+  process.stdout.write(`\nCPU per request under the profiler, last round:\n${renderTable(places)}\n\n${renderTable(functions)}\n`);
+}
+
+function roundCpu(run: Round): number {
+  return (run.serverCpuMs * 1000) / run.accepted;
 }
 
 function row(side: Side): string[] {
@@ -131,6 +160,10 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
       }
     }
 
+    if (context.profile) printProfileDiff(context, [project, floor, baseline]);
+    const rateRatios = project.runs.map((run, i) => run.acceptedPerSecond / baseline.runs[i].acceptedPerSecond);
+    const cpuRatios = project.runs.map((run, i) => roundCpu(run) / roundCpu(baseline.runs[i]));
+    const rssRatio = (producer.memory()?.rssBytes ?? Number.NaN) / (baseline.memory()?.rssBytes ?? Number.NaN);
     const memory: MemoryReading[] = [
       { process: 'producer', when: 'producer ingest', ...producer.memory() },
       { process: 'baseline: Fastify + amqplib', when: 'producer ingest', ...baseline.memory() },
@@ -147,6 +180,8 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
         'NestJS 11 app on the same Fastify adapter (one controller, no guards, logger, headers, metrics or outbox): what ' +
         "Nest's routing costs by itself. The project: the built producer (`LOG_LEVEL=warn`, rate limit off, no API keys), " +
         'which answers 202 only after the broker confirm (or the outbox write). Queues are purged between rounds. ' +
+        "Both baselines declare their queue with the project's work-queue arguments (quorum, `x-overflow`, dead-lettering, " +
+        "delivery limit) behind a topic exchange, and publish mandatory, persistent messages with the project's properties. " +
         'req/s counts 202 answers only; latencies are the means of the rounds. Server CPU per request is the CPU time ' +
         'the server process used during its rounds (/proc) divided by its 202 answers: what the ratio comes from, and ' +
         'much less disturbed by other load on the machine than req/s.',
@@ -158,10 +193,10 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
           row(baseline),
           [
             '**project / baseline**',
-            formatRatio(perSecond(project) / perSecond(baseline), TARGET),
+            formatTarget(mean(rateRatios), rateRatios, TARGET),
             '',
             '',
-            formatRatio(cpuPerRequest(baseline) / cpuPerRequest(project)),
+            formatTarget(mean(cpuRatios), cpuRatios, CPU_TARGET, true),
             '',
           ],
           [
@@ -169,7 +204,7 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
             formatRatio(perSecond(floor) / perSecond(baseline)),
             '',
             '',
-            formatRatio(cpuPerRequest(baseline) / cpuPerRequest(floor)),
+            formatRatio(cpuPerRequest(floor) / cpuPerRequest(baseline)),
             '',
           ],
           [
@@ -177,20 +212,34 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
             formatRatio(perSecond(project) / perSecond(floor)),
             '',
             '',
-            formatRatio(cpuPerRequest(floor) / cpuPerRequest(project)),
+            formatRatio(cpuPerRequest(project) / cpuPerRequest(floor)),
             '',
           ],
         ],
       },
       rounds: {
-        header: ['round', ...sides.map((side) => `${side.label} req/s`), 'project / baseline'],
+        header: [
+          'round',
+          ...sides.map((side) => `${side.label} req/s`),
+          'project / baseline',
+          'server CPU per request: project, baseline',
+          'CPU project / baseline',
+        ],
         rows: project.runs.map((run, i) => [
           String(i + 1),
           ...sides.map((side) => formatNumber(side.runs[i].acceptedPerSecond)),
-          formatRatio(run.acceptedPerSecond / baseline.runs[i].acceptedPerSecond),
+          formatRatio(rateRatios[i]),
+          `${formatNumber(roundCpu(run), 0)} µs, ${formatNumber(roundCpu(baseline.runs[i]), 0)} µs`,
+          formatRatio(cpuRatios[i]),
         ]),
       },
-      notes: ['The CPU column compares the CPU each server spent per request (a ratio above 1 means less CPU than the baseline).'],
+      notes: [
+        "The targets are the means of the rounds' ratios (req/s and server CPU per request, project / baseline), with no " +
+          'round more than 0.05 on the wrong side.',
+        `Producer RSS after the benchmark / the bare route's: ${formatTarget(rssRatio, [], RSS_TARGET, true)} ` +
+          `(${formatNumber((producer.memory()?.rssBytes ?? Number.NaN) / 1048576, 0)} MiB and ` +
+          `${formatNumber((baseline.memory()?.rssBytes ?? Number.NaN) / 1048576, 0)} MiB; see Memory).`,
+      ],
       memory,
     };
   } finally {

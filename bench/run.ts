@@ -3,7 +3,7 @@
  * REDIS_URL name (each in its own vhost and Redis database, see test/support), and writes BENCHMARKS.md.
  *
  *   npm run bench                          all benchmarks, then BENCHMARKS.md
- *   npm run bench -- --only=ingest,drain   some of them (ingest, consumer, e2e, drain, tracing); prints, writes nothing
+ *   npm run bench -- --only=ingest,drain   some of them (ingest, consumer, e2e, drain, sustained, tracing); prints, writes nothing
  *   npm run bench -- --profile             also writes a CPU profile of each app over its measured phase
  *                                          to bench/.profiles/ and prints where the time went; writes nothing
  */
@@ -14,6 +14,7 @@ import { consumerThroughput } from './consumer-throughput.bench';
 import { e2eLatency } from './e2e-latency.bench';
 import { outboxDrain } from './outbox-drain.bench';
 import { producerIngest } from './producer-ingest.bench';
+import { sustainedLoad } from './sustained-load.bench';
 import { tracingOverhead } from './tracing-overhead.bench';
 import { PROFILE_DIR, type BenchContext } from './support/bench-app';
 import { describeMachine } from './support/machine';
@@ -27,6 +28,7 @@ const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchSection
   consumer: consumerThroughput,
   e2e: e2eLatency,
   drain: outboxDrain,
+  sustained: sustainedLoad,
   tracing: tracingOverhead,
 };
 
@@ -66,7 +68,9 @@ async function main(): Promise<void> {
     context.log(`${name}: start`);
     const section = await bench(context);
     sections.push(section);
-    process.stdout.write(`\n${section.title}\n${renderTable(section.table)}\n\n`);
+    const rounds = section.rounds ? `\n${renderTable(section.rounds)}\n` : '';
+    const notes = section.notes.map((note) => `- ${note}\n`).join('');
+    process.stdout.write(`\n${section.title}\n${renderTable(section.table)}\n${rounds}${notes}\n`);
   }
   const took = `${Math.round((Date.now() - started) / 1000)} s`;
 

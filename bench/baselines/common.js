@@ -5,6 +5,7 @@
  * the quorum queue they use, and the one JSON line each prints when it is done.
  */
 const { randomUUID } = require('node:crypto');
+const amqplib = require('amqplib');
 
 /** A required or defaulted environment setting. */
 function setting(name, fallback) {
@@ -33,11 +34,33 @@ function publishProperties(id, type, correlationId = randomUUID()) {
   };
 }
 
-/** A durable topic exchange bound with `#` to a durable quorum queue, like the project's work queue. */
+/**
+ * A durable topic exchange bound with `#` to a durable quorum queue, like the project's work queue.
+ * QUEUE_ARGUMENTS (JSON) gives the queue the project's own arguments (bench/support/broker.ts passes
+ * them from buildTopology): a queue with `x-overflow`, dead-lettering and a delivery limit is what the
+ * project's publishes land in, so the baseline's land in one too.
+ */
 async function declareQuorumQueue(channel, exchange, queue) {
+  const queueArguments = JSON.parse(setting('QUEUE_ARGUMENTS', '{"x-queue-type":"quorum"}'));
+  if (queueArguments['x-queue-type'] !== 'quorum') throw new Error('QUEUE_ARGUMENTS must declare a quorum queue');
   await channel.assertExchange(exchange, 'topic', { durable: true });
-  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await channel.assertQueue(queue, { durable: true, arguments: queueArguments });
   await channel.bindQueue(queue, exchange, '#');
+}
+
+/**
+ * amqplib.connect, tried again a few times: a vhost created a moment ago can refuse its first
+ * connection (541 INTERNAL_ERROR) while its processes start on a loaded node.
+ */
+async function connect(url, tries = 5) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await amqplib.connect(url);
+    } catch (error) {
+      if (attempt >= tries) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
 }
 
 /** The last line a baseline prints: its result, for the benchmark to read. */
@@ -64,4 +87,4 @@ function serve(start) {
     });
 }
 
-module.exports = { setting, envelopeBody, publishProperties, declareQuorumQueue, report, serve };
+module.exports = { setting, envelopeBody, publishProperties, declareQuorumQueue, connect, report, serve };

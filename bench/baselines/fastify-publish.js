@@ -8,13 +8,12 @@
  * prints `listening <port>` once it accepts requests.
  */
 const { randomUUID } = require('node:crypto');
-const amqplib = require('amqplib');
 const Fastify = require('fastify');
-const { setting, envelopeBody, publishProperties, declareQuorumQueue, serve } = require('./common');
+const { setting, envelopeBody, publishProperties, declareQuorumQueue, connect, serve } = require('./common');
 
 async function main() {
   const exchange = setting('EXCHANGE', 'bench.baseline');
-  const connection = await amqplib.connect(setting('AMQP_URL'));
+  const connection = await connect(setting('AMQP_URL'));
   const channel = await connection.createConfirmChannel();
   await declareQuorumQueue(channel, exchange, setting('QUEUE', 'bench.baseline'));
 

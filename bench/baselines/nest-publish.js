@@ -12,11 +12,10 @@
  */
 require('reflect-metadata');
 const { randomUUID } = require('node:crypto');
-const amqplib = require('amqplib');
 const { Body, Controller, HttpCode, Module, Post } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
 const { FastifyAdapter } = require('@nestjs/platform-fastify');
-const { setting, envelopeBody, publishProperties, declareQuorumQueue, serve } = require('./common');
+const { setting, envelopeBody, publishProperties, declareQuorumQueue, connect, serve } = require('./common');
 
 /** Applies legacy (TypeScript-style) decorators by hand: this file is plain JavaScript. */
 function decorate(target, key, ...decorators) {
@@ -30,7 +29,7 @@ function decorate(target, key, ...decorators) {
 
 async function main() {
   const exchange = setting('EXCHANGE', 'bench.baseline');
-  const connection = await amqplib.connect(setting('AMQP_URL'));
+  const connection = await connect(setting('AMQP_URL'));
   const channel = await connection.createConfirmChannel();
   await declareQuorumQueue(channel, exchange, setting('QUEUE', 'bench.baseline'));
 

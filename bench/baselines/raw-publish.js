@@ -9,9 +9,8 @@
  *      bound to EXCHANGE first; otherwise the exchange must exist)
  * prints {"result": {"count", "ms", "perSecond", "nacked", "rssBytes"}}.
  */
-const amqplib = require('amqplib');
 const { randomUUID } = require('node:crypto');
-const { setting, envelopeBody, publishProperties, declareQuorumQueue, report } = require('./common');
+const { setting, envelopeBody, publishProperties, declareQuorumQueue, connect, report } = require('./common');
 
 async function main() {
   const exchange = setting('EXCHANGE');
@@ -19,7 +18,7 @@ async function main() {
   const window = Number(setting('WINDOW', '500'));
   const type = setting('TYPE', 'bench.publish');
   const pad = 'x'.repeat(Number(setting('PAD', '0')));
-  const connection = await amqplib.connect(setting('AMQP_URL'));
+  const connection = await connect(setting('AMQP_URL'));
   const channel = await connection.createConfirmChannel();
   const queue = process.env.DECLARE_QUEUE;
   if (queue) await declareQuorumQueue(channel, exchange, queue);

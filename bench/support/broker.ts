@@ -15,6 +15,18 @@ export function defaultSettings(): MessagingSettings {
 }
 
 /** Declares the project's topology in the suite's vhost, as the apps would, so it can be filled before they start. */
+/**
+ * The arguments of the project's work queue (overflow, dead-lettering, delivery limit), as JSON for the
+ * baselines' QUEUE_ARGUMENTS: their queue is declared like the project's, so the broker does the same
+ * work per publish for both.
+ */
+export function projectQueueArguments(): string {
+  const settings = defaultSettings();
+  const work = buildTopology(settings).queues.find((queue) => queue.name === settings.names.queue);
+  if (!work) throw new Error(`the topology has no work queue ${settings.names.queue}`);
+  return JSON.stringify(work.options.arguments);
+}
+
 export async function declareProjectTopology(env: TestEnv): Promise<MessagingSettings> {
   const settings = defaultSettings();
   const connection = await env.amqp();
@@ -61,6 +73,7 @@ export async function rawPublish(
     WINDOW: String(options.window ?? 500),
     TYPE: options.type ?? 'bench.publish',
     PAD: String(PAYLOAD_PAD),
+    QUEUE_ARGUMENTS: projectQueueArguments(),
     ...(options.declareQueue ? { DECLARE_QUEUE: options.declareQueue } : {}),
   });
   const result = await script.result<PublishResult>();

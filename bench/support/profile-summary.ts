@@ -22,7 +22,7 @@ export interface ProfileSummary {
   inclusive: HotSpot[];
 }
 
-function placeOf(url: string, functionName: string): string {
+export function placeOf(url: string, functionName: string): string {
   if (functionName === '(garbage collector)') return '(gc)';
   if (functionName === '(idle)' || functionName === '(program)') return functionName;
   if (url === '') return '(native)';

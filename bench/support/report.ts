@@ -24,6 +24,8 @@ export interface BenchSection {
   table: Table;
   /** Per-round numbers, to show the spread. */
   rounds?: Table;
+  /** The heading of `rounds` when it holds something else than rounds (default 'Rounds:'). */
+  roundsTitle?: string;
   notes: string[];
   memory: MemoryReading[];
 }
@@ -71,7 +73,7 @@ export function writeReport(file: string, machine: MachineDescription, sections:
       '',
       renderTable(section.table),
       '',
-      ...(section.rounds ? ['Rounds:', '', renderTable(section.rounds), ''] : []),
+      ...(section.rounds ? [section.roundsTitle ?? 'Rounds:', '', renderTable(section.rounds), ''] : []),
       ...section.notes.map((note) => `- ${note}`),
       ...(section.notes.length > 0 ? [''] : []),
     ]),

@@ -41,3 +41,21 @@ export function formatRatio(ratio: number, target?: number): string {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** How far one round may fall on the wrong side of a target while the mean of the rounds still meets it. */
+export const ROUND_SLACK = 0.05;
+
+/**
+ * A ratio against its target, as the issue counts it: the mean of the rounds on the right side of the
+ * target, and no round more than ROUND_SLACK on the wrong side. "0.93x (target ≥ 0.9x, each round ≥
+ * 0.85x: **met**)"; `atMost` for a ceiling (CPU, memory).
+ */
+export function formatTarget(ratio: number, rounds: number[], target: number, atMost = false): string {
+  const meets = (value: number, bound: number) => (atMost ? value <= bound : value >= bound);
+  const floor = atMost ? target + ROUND_SLACK : target - ROUND_SLACK;
+  const met = meets(ratio, target) && rounds.every((round) => meets(round, floor));
+  const sign = atMost ? '≤' : '≥';
+  const roundsRule = rounds.length > 1 ? `, each round ${sign} ${floor.toFixed(2)}x` : '';
+  const text = Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'n/a';
+  return `${text} (target ${sign} ${target}x${roundsRule}: ${met ? '**met**' : '**missed**'})`;
+}

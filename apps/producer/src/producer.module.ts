@@ -5,7 +5,7 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import { OutboxAdminController } from './admin/outbox-admin.controller';
 import { HealthController } from './health/health.controller';
 import { MessagesController } from './messages/messages.controller';
-import { RateLimitGuard } from './messages/rate-limit.guard';
+import { SendAccessGuard } from './messages/send-access.guard';
 
 /** One minute: the window RATE_LIMIT_PER_MINUTE counts in. */
 const RATE_WINDOW_MS = 60_000;
@@ -23,7 +23,7 @@ export class ProducerModule {
         ThrottlerModule.forRoot({ throttlers: [{ ttl: RATE_WINDOW_MS, limit: Math.max(limit, 1) }], skipIf: () => limit === 0 }),
       ],
       controllers: [MessagesController, HealthController, MetricsController, OutboxAdminController],
-      providers: [ApiKeyThrottlerGuard, RateLimitGuard],
+      providers: [ApiKeyThrottlerGuard, SendAccessGuard],
     };
   }
 }

@@ -23,7 +23,7 @@ import {
 import { ApiHeader, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { correlationIdOf } from './correlation-id';
-import { RateLimitGuard } from './rate-limit.guard';
+import { SendAccessGuard } from './send-access.guard';
 import { SendMessageDto, SendMessageResponseDto } from './send-message.dto';
 import { InvalidRequestError, parseIdempotencyKey, parseSendMessageRequest } from './send-message.request';
 
@@ -32,7 +32,7 @@ const RETRY_AFTER_SECONDS = '5';
 
 @ApiTags('messages')
 @ApiSecurity('api-key')
-@UseGuards(ApiKeyGuard, RateLimitGuard)
+@UseGuards(SendAccessGuard)
 @Controller('messages')
 export class MessagesController {
   constructor(private readonly publisher: ReliablePublisher) {}
@@ -84,8 +84,11 @@ export class MessagesController {
   }
 }
 
+const JSON_CONTENT_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
+
 function isJson(contentType: string | undefined): boolean {
-  return contentType !== undefined && /^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType);
+  // The common case without the regular expression.
+  return contentType === 'application/json' || (contentType !== undefined && JSON_CONTENT_TYPE.test(contentType));
 }
 
 /** Idempotency keys are scoped to the caller's API key, so one client cannot suppress another's messages. */

@@ -50,6 +50,17 @@ for _, id in ipairs(ids) do
 end
 return out`;
 
+/**
+ * Makes claimed records due again at once, without counting anything: a replay run that halted gives
+ * back what it claimed and did not send. A record removed or parked meanwhile is left as it is (XX:
+ * only ids still in the due set). KEYS[1]: the due set; ARGV: ids.
+ */
+export const RELEASE = `${SERVER_NOW}
+for i = 1, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', now, ARGV[i])
+end
+return #ARGV`;
+
 /** Deletes records whose publish the broker confirmed. ARGV[1]: the record key prefix, then ids. */
 export const REMOVE = `
 for i = 2, #ARGV do

@@ -248,6 +248,22 @@ describe('OutboxStore.remove', () => {
   });
 });
 
+describe('OutboxStore.release', () => {
+  it('makes claimed entries due again at once, with nothing counted, and leaves removed ones out', async () => {
+    for (const id of ['m-1', 'm-2', 'm-3']) await store.store(message(id), 'x');
+    expect(await store.claimDue(10, LEASE)).toHaveLength(3);
+    await store.remove(['m-3']);
+    await store.release(['m-1', 'm-2', 'm-3']);
+    const again = await store.claimDue(10, LEASE);
+    expect(again.map((e) => [e.id, e.attempts, e.deferrals])).toEqual([
+      ['m-1', 0, 0],
+      ['m-2', 0, 0],
+    ]);
+    expect(await store.counts()).toEqual({ pending: 2, parked: 0 });
+    await store.release([]);
+  });
+});
+
 describe('OutboxStore.counts and list', () => {
   it('counts pending and parked', async () => {
     expect(await store.counts()).toEqual({ pending: 0, parked: 0 });

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { MessageSelection, WireMessage } from '../envelope';
 import type { ReplicaAcks } from '../redis/replica-acks';
-import { CLAIM, CLAIMED_FIELDS, FAIL, REMOVE, STORE } from './outbox-scripts';
+import { CLAIM, CLAIMED_FIELDS, FAIL, RELEASE, REMOVE, STORE } from './outbox-scripts';
 
 /** A message waiting in the outbox, as a replayer claims it. */
 export interface OutboxEntry extends WireMessage {
@@ -69,8 +69,10 @@ return moved`;
 
 type OutboxRedis = Redis & {
   outboxStore(record: string, due: string, ...args: (string | number)[]): Promise<number>;
-  outboxClaim(due: string, ...args: (string | number)[]): Promise<string[]>;
+  /** The claim's answer as Buffers (ioredis' `Buffer` variant of a defined command): the bodies stay bytes. */
+  outboxClaimBuffer(due: string, ...args: (string | number)[]): Promise<Buffer[]>;
   outboxRemove(due: string, ...args: string[]): Promise<number>;
+  outboxRelease(due: string, ...ids: string[]): Promise<number>;
   outboxFail(due: string, parked: string, ...args: (string | number)[]): Promise<number>;
   outboxUnpark(due: string, parked: string, ...args: (string | number)[]): Promise<number>;
 };
@@ -95,6 +97,7 @@ export class OutboxStore {
     redis.defineCommand('outboxStore', { numberOfKeys: 2, lua: STORE });
     redis.defineCommand('outboxClaim', { numberOfKeys: 1, lua: CLAIM });
     redis.defineCommand('outboxRemove', { numberOfKeys: 1, lua: REMOVE });
+    redis.defineCommand('outboxRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('outboxFail', { numberOfKeys: 2, lua: FAIL });
     redis.defineCommand('outboxUnpark', { numberOfKeys: 2, lua: UNPARK });
     this.redis = redis as OutboxRedis;
@@ -121,20 +124,29 @@ export class OutboxStore {
     await this.replicaAcks?.confirm();
   }
 
-  /** Atomically leases up to `limit` due messages for `leaseMs`. */
+  /**
+   * Atomically leases up to `limit` due messages for `leaseMs`. The answer is read as Buffers, so a
+   * body goes from Redis to the broker as the bytes it was stored as, never decoded and encoded again.
+   */
   async claimDue(limit: number, leaseMs: number): Promise<OutboxEntry[]> {
-    const flat = await this.redis.outboxClaim(this.dueKey, leaseMs, limit, this.recordPrefix);
+    const flat = await this.redis.outboxClaimBuffer(this.dueKey, leaseMs, limit, this.recordPrefix);
     const entries: OutboxEntry[] = [];
     const width = CLAIMED_FIELDS.length + 1;
     for (let i = 0; i < flat.length; i += width) {
-      const [id, ...fields] = flat.slice(i, i + width);
-      entries.push(toEntry(id, fields));
+      const fields: (string | null)[] = [];
+      for (let f = i + 2; f < i + width; f++) fields.push(flat[f].toString('utf8'));
+      entries.push(toEntry(flat[i].toString('utf8'), [null, ...fields], flat[i + 1]));
     }
     return entries;
   }
 
   async remove(ids: string[]): Promise<void> {
     if (ids.length > 0) await this.redis.outboxRemove(this.dueKey, this.recordPrefix, ...ids);
+  }
+
+  /** Gives claimed messages back, due at once, before their lease ends; nothing is counted (see RELEASE). */
+  async release(ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.outboxRelease(this.dueKey, ...ids);
   }
 
   /** Records failed replays (only those that count increment the attempts); returns how many were parked. */
@@ -173,12 +185,16 @@ export class OutboxStore {
   }
 }
 
-/** A record's fields, in CLAIMED_FIELDS order, as an entry. */
-function toEntry(id: string, [body, type, correlationId, storedAt, attempts, deferrals, lastError, trace]: (string | null)[]): OutboxEntry {
+/** A record's fields, in CLAIMED_FIELDS order, as an entry; `bodyBytes`, when given, is the body as read. */
+function toEntry(
+  id: string,
+  [body, type, correlationId, storedAt, attempts, deferrals, lastError, trace]: (string | null)[],
+  bodyBytes?: Buffer,
+): OutboxEntry {
   return {
     id,
     type: type ?? '',
-    body: Buffer.from(body ?? '', 'utf8'),
+    body: bodyBytes ?? Buffer.from(body ?? '', 'utf8'),
     correlationId: correlationId || undefined,
     storedAt: Number(storedAt),
     attempts: Number(attempts),

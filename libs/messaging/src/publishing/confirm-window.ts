@@ -6,9 +6,8 @@ export interface ConfirmWindowLimits {
   maxInFlightBytes: number;
 }
 
+/** The count and bytes in flight are read from `size` and `byteCount` when they are needed (a scrape), not pushed on every change. */
 export interface ConfirmWindowHooks {
-  /** The count or bytes in flight changed. */
-  changed(count: number, bytes: number): void;
   /** A caller was answered with this failure. */
   failed(error: PublishFailedError): void;
   /** The broker confirmed a message whose caller had already been told it timed out. */
@@ -88,7 +87,6 @@ export class ConfirmWindow {
     this.inFlight.add(publish);
     this.awaiting.add(publish);
     this.bytes += bytes;
-    this.hooks.changed(this.inFlight.size, this.bytes);
     this.sweeper ??= setInterval(() => this.expire(), sweepInterval(this.limits.confirmTimeoutMs)).unref();
     return { publish, answer };
   }
@@ -113,7 +111,6 @@ export class ConfirmWindow {
   private release(publish: InFlightPublish): boolean {
     if (!this.inFlight.delete(publish)) return false;
     this.bytes -= publish.bytes;
-    this.hooks.changed(this.inFlight.size, this.bytes);
     return true;
   }
 

@@ -1,6 +1,7 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
+import type { Gauge } from 'prom-client';
 import type { MessagingSettings } from '../config';
 import { publishProperties, type WireMessage } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
@@ -11,6 +12,11 @@ import { PublishFailedError } from './publish-errors';
 
 /** amqplib answers a nack with this error; every other error it gives a confirm callback means the channel closed. */
 const AMQPLIB_NACK = 'message nacked';
+
+/** Makes a gauge take its value from `read` each time the registry collects it (prom-client calls `collect` then). */
+function readOnScrape(gauge: Gauge, read: () => number): void {
+  (gauge as Gauge & { collect?: () => void }).collect = () => gauge.set(read());
+}
 
 /** How long after a channel closed by itself another is opened. */
 const REOPEN_DELAY_MS = 500;
@@ -50,16 +56,15 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     private readonly metrics: MessagingMetrics,
   ) {
     this.window = new ConfirmWindow(settings.publishing, {
-      changed: (count, bytes) => {
-        metrics.publishInFlight.set(count);
-        metrics.publishInFlightBytes.set(bytes);
-      },
       failed: (error) => metrics.publishFailures.inc({ kind: error.kind }),
       lateConfirm: (messageId) => {
         metrics.lateConfirms.inc();
         for (const listener of this.lateConfirmListeners) listener(messageId);
       },
     });
+    // Read when /metrics is scraped: setting two gauges on every publish and every confirm cost more than the window itself.
+    readOnScrape(metrics.publishInFlight, () => this.window.size);
+    readOnScrape(metrics.publishInFlightBytes, () => this.window.byteCount);
   }
 
   onApplicationBootstrap(): void {

@@ -56,8 +56,15 @@ export class ReliablePublisher {
   }
 
   /** Rejects with InvalidMessageError, nothing sent or stored, for a message that cannot be sent as it is. */
-  async publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
-    return this.publishWire(toWireMessage(envelope, options.correlationId, this.wireLimits), Date.parse(envelope.occurredAt));
+  publish(envelope: MessageEnvelope, options: PublishOptions = {}): Promise<PublishStatus> {
+    let message: WireMessage;
+    try {
+      message = toWireMessage(envelope, options.correlationId, this.wireLimits);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    // Not an async function: one promise and one turn less per message than awaiting publishWire in one.
+    return this.publishWire(message, Date.parse(envelope.occurredAt));
   }
 
   /**

@@ -15,12 +15,18 @@ class FakeOutbox {
   due: string[] = [];
   readonly claims: number[] = [];
   readonly removed: string[] = [];
+  readonly released: string[] = [];
   readonly failures: OutboxFailure[] = [];
 
   claimDue(limit: number): Promise<OutboxEntry[]> {
     this.claims.push(limit);
     const ids = this.due.splice(0, limit);
     return Promise.resolve(ids.map((id) => ({ id, type: 't', body: Buffer.from('{}'), storedAt: 0, attempts: 0, deferrals: 0 })));
+  }
+  release(ids: string[]): Promise<void> {
+    this.released.push(...ids);
+    this.due.unshift(...ids);
+    return Promise.resolve();
   }
   remove(ids: string[]): Promise<void> {
     this.removed.push(...ids);
@@ -78,7 +84,7 @@ describe('ReplayJob', () => {
     expect(outbox.failures).toEqual([{ id: 'm-0', delayMs: expect.any(Number), counts: false, error: expect.stringContaining('timeout') }]);
   });
 
-  it('stops after the batch with a failure of the broker state, counting only nacks and returns', async () => {
+  it('stops sending at a failure of the broker state, counting only nacks and returns, and gives back what it claimed and did not send', async () => {
     const answers: Record<string, PublishFailureKind> = {
       'm-1': 'nacked',
       'm-2': 'returned',
@@ -88,7 +94,9 @@ describe('ReplayJob', () => {
     const { job, outbox } = jobWith((id) => answers[id] ?? 'confirmed');
     outbox.due = ids(25);
     expect(await job.runOnce()).toEqual({ published: 7, failed: 2, deferred: 2, parked: 0 });
-    expect(outbox.claims).toEqual([1, 10]);
+    // The next claim was made while the first window's confirms were in flight; it was sent nothing.
+    expect(outbox.claims).toEqual([1, 10, 10]);
+    expect(outbox.released).toEqual(ids(21).slice(11));
     expect(Object.fromEntries(outbox.failures.map((f) => [f.id, f.counts]))).toEqual({
       'm-1': true,
       'm-2': true,
