@@ -1,5 +1,5 @@
 import { MessagingHealthModule, MessagingModule, MetricsController, type MessagingSettings } from '@app/messaging';
-import { ApiKeyThrottlerGuard, messagingLoggerModule } from '@app/http-platform';
+import { ApiKeyGuard, ApiKeyThrottlerGuard, messagingLoggerModule } from '@app/http-platform';
 import { DynamicModule, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { OutboxAdminController } from './admin/outbox-admin.controller';
@@ -23,7 +23,7 @@ export class ProducerModule {
         ThrottlerModule.forRoot({ throttlers: [{ ttl: RATE_WINDOW_MS, limit: Math.max(limit, 1) }], skipIf: () => limit === 0 }),
       ],
       controllers: [MessagesController, HealthController, MetricsController, OutboxAdminController],
-      providers: [ApiKeyThrottlerGuard, SendAccessGuard],
+      providers: [ApiKeyGuard, ApiKeyThrottlerGuard, SendAccessGuard],
     };
   }
 }
