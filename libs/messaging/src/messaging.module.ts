@@ -15,6 +15,7 @@ import {
   MESSAGING_CONSUMER,
   SubscriptionSupervisor,
 } from './consuming';
+import { DeadLetterIndex } from './dead-letters';
 import { holdBoundFor, IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
 import { MESSAGING_REDIS, MESSAGING_SETTINGS } from './messaging.constants';
@@ -26,7 +27,12 @@ import { ReplayJob } from './replay';
 import { buildTopology, TopologyKeeper } from './topology';
 
 /** `keeper` is given on the consuming side only: its failure router declares a missing topology again. */
-function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper): RabbitMQConfig {
+function rabbitConfig(
+  settings: MessagingSettings,
+  metrics: MessagingMetrics,
+  keeper?: TopologyKeeper,
+  index?: DeadLetterIndex,
+): RabbitMQConfig {
   const consuming = keeper !== undefined;
   const topology = buildTopology(settings);
   return {
@@ -42,7 +48,7 @@ function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, ke
     registerHandlers: consuming,
     enableDirectReplyTo: false,
     handlers: keeper
-      ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics, keeper)) }
+      ? { [MESSAGING_CONSUMER]: consumerHandlerOptions(settings, createFailureRouter(settings, topology, metrics, keeper, index)) }
       : {},
   };
 }
@@ -94,6 +100,11 @@ const consumingProviders: Provider[] = [
         },
       ),
   },
+  {
+    provide: DeadLetterIndex,
+    inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
+    useFactory: (redis: Redis, settings: MessagingSettings) => new DeadLetterIndex(redis, settings.names.redisKeyPrefix),
+  },
   InFlightDeliveries,
   IdempotentHandling,
   TopologyKeeper,
@@ -136,9 +147,9 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
       imports: [
         ...(base.imports ?? []),
         RabbitMQModule.forRootAsync({
-          inject: [MESSAGING_SETTINGS, MessagingMetrics, ...(consuming ? [TopologyKeeper] : [])],
-          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper) =>
-            rabbitConfig(settings, metrics, keeper),
+          inject: [MESSAGING_SETTINGS, MessagingMetrics, ...(consuming ? [TopologyKeeper, DeadLetterIndex] : [])],
+          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper, index?: DeadLetterIndex) =>
+            rabbitConfig(settings, metrics, keeper, index),
         }),
         ...(publishing ? [ScheduleModule.forRoot()] : []),
         ...(consuming ? [DiscoveryModule] : []),

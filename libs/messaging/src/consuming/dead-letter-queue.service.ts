@@ -1,7 +1,8 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
-import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, ServiceUnavailableException } from '@nestjs/common';
 import type { ConfirmChannel, GetMessage, Options } from 'amqplib';
 import type { MessagingSettings } from '../config';
+import { deadLetterKeyOf, DeadLetterIndex } from '../dead-letters';
 import { HEADERS, type MessageSelection } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
@@ -46,6 +47,7 @@ export class DeadLetterQueue {
     @Inject(MESSAGING_SETTINGS) private readonly settings: MessagingSettings,
     private readonly metrics: MessagingMetrics,
     private readonly topology: TopologyKeeper,
+    @Optional() private readonly index?: DeadLetterIndex,
   ) {}
 
   async count(): Promise<number> {
@@ -83,6 +85,7 @@ export class DeadLetterQueue {
         if (wanted && (!id || !wanted.has(id))) continue;
         await this.publishToWorkQueue(channel, message);
         channel.ack(message);
+        await this.index?.remove(this.settings.names.deadLetterQueue, [deadLetterKeyOf(id, message.content)]);
         moved.push(id ?? '(no id)');
       }
       if (moved.length > 0) this.logger.log({ moved: moved.length }, 'dead letters moved back to the work queue');

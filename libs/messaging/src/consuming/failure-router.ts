@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { MessagingSettings } from '../config';
+import type { DeadLetterIndex } from '../dead-letters';
 import { correlationIdOfDelivery, HEADERS, InvalidEnvelopeError } from '../envelope';
 import { GuardStoppedError } from '../idempotency';
 import type { MessagingMetrics } from '../metrics';
@@ -89,7 +90,13 @@ function republishOptions(delivery: ConsumeMessage, extraHeaders: Record<string,
  * after a pause; a returned copy is counted (messaging_copies_returned_total{target}) and makes the
  * topology be declared again, so the next attempt finds its queue.
  */
-export function createFailureRouter(settings: MessagingSettings, topology: Topology, metrics: MessagingMetrics, keeper: TopologyKeeper) {
+export function createFailureRouter(
+  settings: MessagingSettings,
+  topology: Topology,
+  metrics: MessagingMetrics,
+  keeper: TopologyKeeper,
+  deadLetters?: DeadLetterIndex,
+) {
   const logger = new Logger('FailureRouter');
   const { queue, deadLetterExchange } = settings.names;
 
@@ -147,6 +154,11 @@ export function createFailureRouter(settings: MessagingSettings, topology: Topol
         ROUTING_CONFIRM_TIMEOUT_MS,
       );
       channel.ack(delivery);
+      await deadLetters?.recordDeadLettered(settings.names.deadLetterQueue, delivery, {
+        ...decision,
+        failedAt: now,
+        attempts: decision.kind === 'poison' ? 0 : attempt,
+      });
       metrics.consumed.inc({ result: 'dead_lettered' });
       logger.error({ ...log, reason: decision.reason }, 'message dead-lettered');
     } catch (routingError) {
