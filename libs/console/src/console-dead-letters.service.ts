@@ -44,7 +44,7 @@ export class ConsoleDeadLetters {
 
   constructor(
     @Inject(CONSOLE_DEAD_LETTER_INDEX) private readonly index: DeadLetterIndex,
-    @Inject(CONSOLE_DEAD_LETTER_QUEUE) private readonly queue: DeadLetterQueue,
+    @Inject(CONSOLE_DEAD_LETTER_QUEUE) private readonly queue: () => DeadLetterQueue,
     @Inject(MESSAGING_SETTINGS) private readonly settings: MessagingSettings,
     private readonly queues: ConsoleQueues,
     amqp: AmqpConnection,
@@ -105,7 +105,7 @@ export class ConsoleDeadLetters {
     const refused = keys.filter((key) => key.startsWith('~'));
     const ids = keys.filter((key) => !key.startsWith('~'));
     if (ids.length === 0) return { retried: [], notInQueue: [], refused };
-    const { moved } = await this.queue.moveBack({ ids });
+    const { moved } = await this.queue().moveBack({ ids });
     const retried = new Set(moved);
     // moveBack passes over the whole queue: an id it did not find is not there (a crash left its entry).
     const notInQueue = ids.filter((id) => !retried.has(id));

@@ -45,7 +45,15 @@ function deadLetterQueueFor(moduleRef: ModuleRef, index: DeadLetterIndex): DeadL
       inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
       useFactory: (redis: Redis, settings: MessagingSettings) => new DeadLetterIndex(redis, settings.names.redisKeyPrefix),
     },
-    { provide: CONSOLE_DEAD_LETTER_QUEUE, inject: [ModuleRef, CONSOLE_DEAD_LETTER_INDEX], useFactory: deadLetterQueueFor },
+    {
+      provide: CONSOLE_DEAD_LETTER_QUEUE,
+      inject: [ModuleRef, CONSOLE_DEAD_LETTER_INDEX],
+      // Looked up at first use: during start-up the app's own instance may not be constructed yet.
+      useFactory: (moduleRef: ModuleRef, index: DeadLetterIndex) => {
+        let queue: DeadLetterQueue | undefined;
+        return () => (queue ??= deadLetterQueueFor(moduleRef, index));
+      },
+    },
     ConsoleCounters,
     ConsoleDeadLetters,
     ConsoleOutbox,

@@ -29,7 +29,18 @@ type IndexRedis = Redis & {
   deadLetterRemove(letters: string, groups: string, ...args: string[]): Promise<number>;
 };
 
-const RECORD_FIELDS = ['key', 'messageId', 'type', 'correlationId', 'kind', 'reason', 'failedAtMs', 'attempts', 'group'] as const;
+const RECORD_FIELDS = [
+  'key',
+  'messageId',
+  'type',
+  'correlationId',
+  'kind',
+  'reason',
+  'groupReason',
+  'failedAtMs',
+  'attempts',
+  'group',
+] as const;
 
 /**
  * An index of the dead letters of every DLQ, in Redis, so operators can count, group, list and search
@@ -86,7 +97,7 @@ export class DeadLetterIndex {
       record.key,
       record.failedAtMs,
       record.group,
-      JSON.stringify([record.kind, record.reason, record.type]),
+      JSON.stringify([record.kind, record.groupReason, record.type]),
       record.correlationId ?? '',
       ...fields,
     );
@@ -187,6 +198,7 @@ function toRecord(hash: Record<string, string | null | undefined>): Omit<DeadLet
     correlationId: hash.correlationId ?? undefined,
     kind: hash.kind ?? '',
     reason: hash.reason ?? '',
+    groupReason: hash.groupReason ?? hash.reason ?? '',
     failedAtMs: Number(hash.failedAtMs),
     attempts: Number(hash.attempts),
     group: hash.group ?? '',

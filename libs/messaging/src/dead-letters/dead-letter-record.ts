@@ -25,6 +25,8 @@ export interface DeadLetterRecord {
   /** poison, exhausted (ours) or the broker's own reason (delivery_limit, expired, rejected). */
   kind: string;
   reason: string;
+  /** The reason as it is grouped (reasonPattern). */
+  groupReason: string;
   failedAtMs: number;
   attempts: number;
   /** The group this letter counts in: a digest of kind, reason and type. */
@@ -39,6 +41,18 @@ const text = (value: unknown): string | undefined => (typeof value === 'string' 
 /** The index key of a dead letter: its message id, or a digest of its body when it has none. */
 export function deadLetterKeyOf(messageId: unknown, content: Buffer): string {
   return text(messageId) ?? `~${createHash('sha256').update(content).digest('hex').slice(0, 24)}`;
+}
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const LONG_HEX = /\b[0-9a-f]{16,}\b/gi;
+
+/**
+ * A reason as it is grouped: the message's own id, UUIDs and long hex strings (script digests) are
+ * replaced by placeholders, so "failed: message 3f2a… WRONGTYPE" of 10,000 messages is one group.
+ */
+export function reasonPattern(reason: string, messageId?: string): string {
+  const withoutId = messageId ? reason.split(messageId).join('<id>') : reason;
+  return withoutId.replace(UUID, '<uuid>').replace(LONG_HEX, '<hex>');
 }
 
 export function groupOf(kind: string, reason: string, type: string): string {
@@ -74,6 +88,7 @@ export function deadLetterRecordOf(properties: DeadLetterProperties, content: Bu
   const reason = (text(headers[HEADERS.failureReason]) ?? `dead-lettered by the broker: ${kind}`).slice(0, INDEXED_REASON_MAX_CHARS);
   const failedAt = Date.parse(text(headers[HEADERS.failedAt]) ?? '');
   const type = text(properties.type) ?? '(no type)';
+  const groupReason = reasonPattern(reason, text(properties.messageId));
   const attempts = Number(headers[HEADERS.failedAttempts] ?? headers[HEADERS.attempt] ?? death.count ?? 0);
   return {
     key: deadLetterKeyOf(properties.messageId, content),
@@ -82,9 +97,10 @@ export function deadLetterRecordOf(properties: DeadLetterProperties, content: Bu
     correlationId: text(properties.correlationId) ?? text(headers[HEADERS.correlationId]),
     kind,
     reason,
+    groupReason,
     failedAtMs: Number.isFinite(failedAt) ? failedAt : (death.time ?? nowMs),
     attempts: Number.isFinite(attempts) ? attempts : 0,
-    group: groupOf(kind, reason, type),
+    group: groupOf(kind, groupReason, type),
     headers: JSON.stringify(headers, (_name, value: unknown) => (typeof value === 'bigint' ? String(value) : value)),
     body: content.toString('utf8').slice(0, INDEXED_BODY_MAX_CHARS),
   };
