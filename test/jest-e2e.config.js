@@ -21,6 +21,7 @@ module.exports = {
   moduleNameMapper: {
     '^@app/messaging(|/.*)$': '<rootDir>/libs/messaging/src$1',
     '^@app/http-platform(|/.*)$': '<rootDir>/libs/http-platform/src$1',
+    '^@app/console(|/.*)$': '<rootDir>/libs/console/src$1',
   },
   testTimeout: 120_000,
 };

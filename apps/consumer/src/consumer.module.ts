@@ -7,6 +7,7 @@ import {
   type SubscriptionDefinition,
 } from '@app/messaging';
 import { messagingLoggerModule } from '@app/http-platform';
+import { ConsoleModule } from '@app/console';
 import { DynamicModule, Module } from '@nestjs/common';
 import { DeadLetterAdminController } from './admin/dead-letter-admin.controller';
 import { HealthController } from './health/health.controller';
@@ -29,6 +30,7 @@ export class ConsumerModule {
         messagingLoggerModule(settings, 'consumer'),
         MessagingModule.forRoot({ ...settings, subscriptions, withConsumer: true }),
         MessagingHealthModule,
+        ConsoleModule,
       ],
       controllers: [HealthController, MetricsController, DeadLetterAdminController],
       providers: [{ provide: SIMULATED_FAILURES, useValue: simulatedFailures }, ProcessedMessagesHandler],

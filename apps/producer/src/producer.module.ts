@@ -1,5 +1,6 @@
 import { MessagingHealthModule, MessagingModule, MetricsController, type MessagingSettings } from '@app/messaging';
 import { ApiKeyGuard, ApiKeyThrottlerGuard, messagingLoggerModule } from '@app/http-platform';
+import { ConsoleModule } from '@app/console';
 import { DynamicModule, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { OutboxAdminController } from './admin/outbox-admin.controller';
@@ -20,6 +21,7 @@ export class ProducerModule {
         messagingLoggerModule(settings, 'producer'),
         MessagingModule.forRoot({ ...settings, withPublisher: true }),
         MessagingHealthModule,
+        ConsoleModule,
         ThrottlerModule.forRoot({ throttlers: [{ ttl: RATE_WINDOW_MS, limit: Math.max(limit, 1) }], skipIf: () => limit === 0 }),
       ],
       controllers: [MessagesController, HealthController, MetricsController, OutboxAdminController],

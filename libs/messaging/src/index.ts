@@ -9,5 +9,6 @@ export * from './publishing';
 export * from './replay';
 export * from './idempotency';
 export * from './consuming';
+export * from './dead-letters';
 export * from './messaging.constants';
 export * from './messaging.module';

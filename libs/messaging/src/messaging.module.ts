@@ -14,6 +14,7 @@ import {
   SubscriptionHandlersCheck,
   SubscriptionSupervisor,
 } from './consuming';
+import { DeadLetterIndex } from './dead-letters';
 import { holdBoundFor, IdempotencyGuard, IdempotencyStore } from './idempotency';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MessagingModuleExtras, OPTIONS_TYPE } from './messaging-module-definition';
 import { MESSAGING_REDIS, MESSAGING_SETTINGS, MESSAGING_SUBSCRIPTIONS } from './messaging.constants';
@@ -104,6 +105,11 @@ const consumingProviders: Provider[] = [
     ) =>
       new IdempotencyGuards(guard, subscriptions, (prefix) => createGuard(redis, prefix, settings, metrics), settings.names.redisKeyPrefix),
   },
+  {
+    provide: DeadLetterIndex,
+    inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
+    useFactory: (redis: Redis, settings: MessagingSettings) => new DeadLetterIndex(redis, settings.names.redisKeyPrefix),
+  },
   InFlightDeliveries,
   IdempotentHandling,
   TopologyKeeper,
@@ -149,9 +155,9 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
       imports: [
         ...(base.imports ?? []),
         RabbitMQModule.forRootAsync({
-          inject: [MESSAGING_SETTINGS, MessagingMetrics, ...(consuming ? [TopologyKeeper] : [])],
-          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper) =>
-            rabbitConfig(settings, metrics, keeper),
+          inject: [MESSAGING_SETTINGS, MessagingMetrics, ...(consuming ? [TopologyKeeper, DeadLetterIndex] : [])],
+          useFactory: (settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper, index?: DeadLetterIndex) =>
+            rabbitConfig(settings, metrics, keeper, index),
         }),
         ...(publishing ? [ScheduleModule.forRoot()] : []),
         ...(consuming ? [DiscoveryModule] : []),

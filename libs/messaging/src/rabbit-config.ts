@@ -1,6 +1,7 @@
 import type { MessageHandlerOptions, RabbitMQChannels, RabbitMQConfig } from '@golevelup/nestjs-rabbitmq';
 import { resolveSubscriptions, type MessagingSettings, type SubscriptionSettings } from './config';
 import { consumerHandlerOptions, createFailureRouter } from './consuming';
+import type { DeadLetterIndex } from './dead-letters';
 import type { MessagingMetrics } from './metrics';
 import { buildTopology, topologyOf, type Topology, type TopologyKeeper } from './topology';
 
@@ -9,7 +10,12 @@ import { buildTopology, topologyOf, type Topology, type TopologyKeeper } from '.
  * gets its handler options (its queue, its channel, its own failure router, which declares a missing
  * topology again through the keeper).
  */
-export function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetrics, keeper?: TopologyKeeper): RabbitMQConfig {
+export function rabbitConfig(
+  settings: MessagingSettings,
+  metrics: MessagingMetrics,
+  keeper?: TopologyKeeper,
+  deadLetters?: DeadLetterIndex,
+): RabbitMQConfig {
   const subscriptions = resolveSubscriptions(settings);
   return {
     uri: settings.rabbitmqUrls,
@@ -25,14 +31,16 @@ export function rabbitConfig(settings: MessagingSettings, metrics: MessagingMetr
     connectionManagerOptions: { heartbeatIntervalInSeconds: 5, reconnectTimeInSeconds: 1 },
     registerHandlers: keeper !== undefined,
     enableDirectReplyTo: false,
-    handlers: keeper ? subscriptionHandlers(settings, subscriptions, buildTopology(settings), metrics, keeper) : {},
+    handlers: keeper ? subscriptionHandlers(settings, subscriptions, buildTopology(settings), metrics, keeper, deadLetters) : {},
   };
 }
 
 /** A channel per subscription other than the default one, with its prefetch (basic.qos is per channel). */
 function subscriptionChannels(subscriptions: SubscriptionSettings[]): RabbitMQChannels {
   return Object.fromEntries(
-    subscriptions.flatMap((subscription) => (subscription.channel ? [[subscription.channel, { prefetchCount: subscription.prefetch }]] : [])),
+    subscriptions.flatMap((subscription) =>
+      subscription.channel ? [[subscription.channel, { prefetchCount: subscription.prefetch }]] : [],
+    ),
   );
 }
 
@@ -42,13 +50,14 @@ function subscriptionHandlers(
   topology: Topology,
   metrics: MessagingMetrics,
   keeper: TopologyKeeper,
+  deadLetters?: DeadLetterIndex,
 ): Record<string, MessageHandlerOptions> {
   return Object.fromEntries(
     subscriptions.map((subscription) => {
       const workQueue = topology.queues.find((queue) => queue.name === subscription.queue);
       if (!workQueue) throw new Error(`topology has no work queue ${subscription.queue}`);
       const own = topologyOf(topology, subscription.name);
-      const router = createFailureRouter(subscription, own, settings.names.deadLetterExchange, metrics, keeper);
+      const router = createFailureRouter(subscription, own, settings.names.deadLetterExchange, metrics, keeper, deadLetters);
       return [subscription.name, consumerHandlerOptions(subscription, workQueue, router)];
     }),
   );

@@ -6,7 +6,6 @@ import {
   messageIdForIdempotencyKey,
   ReliablePublisher,
 } from '@app/messaging';
-import { ApiKeyGuard } from '@app/http-platform';
 import {
   BadRequestException,
   Body,

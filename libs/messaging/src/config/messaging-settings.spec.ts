@@ -120,6 +120,7 @@ describe('loadMessagingSettings', () => {
       idempotency: { ttlSeconds: 7 * 86_400, lockTtlMs: 30_000, commitBatch: { maxSize: 100, flushMs: 0 } },
       shutdownTimeoutMs: 10_000,
       security: { apiKeys: [], rateLimitPerMinute: 0 },
+      console: { peerUrl: undefined },
     });
   });
 
@@ -174,6 +175,7 @@ describe('loadMessagingSettings', () => {
       SHUTDOWN_TIMEOUT_MS: '0',
       API_KEYS: 'aaaaaaaaaaaaaaaa',
       RATE_LIMIT_PER_MINUTE: '60',
+      CONSOLE_PEER_URL: 'http://consumer:3001/',
     });
     expect(settings).toEqual({
       rabbitmqUrls: ['amqps://u:p@rabbit-1:5671/vh'],
@@ -219,13 +221,18 @@ describe('loadMessagingSettings', () => {
       idempotency: { ttlSeconds: 120, lockTtlMs: 2000, commitBatch: { maxSize: 100, flushMs: 0 } },
       shutdownTimeoutMs: 0,
       security: { apiKeys: ['aaaaaaaaaaaaaaaa'], rateLimitPerMinute: 60 },
+      console: { peerUrl: 'http://consumer:3001' },
     });
+  });
+
+  it.each(['consumer:3001', 'ftp://consumer', 'http://consumer:3001/metrics', 'http://'])('refuses CONSOLE_PEER_URL=%s', (url) => {
+    expect(() => loadMessagingSettings({ CONSOLE_PEER_URL: url })).toThrow(/CONSOLE_PEER_URL/);
   });
 
   it('covers every numeric variable of the schema in this table', () => {
     const numericInSchema = Object.keys(messagingEnvSchema.shape).filter(
       (key) =>
-        !['RABBITMQ_URL', 'REDIS_URL', 'LOG_LEVEL', 'API_KEYS'].includes(key) &&
+        !['RABBITMQ_URL', 'REDIS_URL', 'LOG_LEVEL', 'API_KEYS', 'CONSOLE_PEER_URL'].includes(key) &&
         !key.startsWith('MESSAGING_') &&
         !['REDIS_KEY_PREFIX', 'PROCESSED_STREAM'].includes(key),
     );

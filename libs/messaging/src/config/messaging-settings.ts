@@ -106,6 +106,13 @@ export const messagingEnvSchema = z.object({
     )
     .refine((keys) => keys.every((key) => key.length >= 16), { message: 'each key must be at least 16 characters' }),
   RATE_LIMIT_PER_MINUTE: int(0, 0, 10_000_000),
+  /** The other app's base URL (http://consumer:3001 on the producer, ...); the console adds its /metrics counters. Empty: this app's own only. */
+  CONSOLE_PEER_URL: z
+    .string()
+    .default('')
+    .refine((url) => url === '' || (/^https?:\/\/[^/?#]+\/?$/.test(url) && URL.canParse(url)), {
+      message: 'must be empty or an http:// or https:// base URL (scheme, host and port, no path)',
+    }),
 });
 
 export type MessagingEnv = z.output<typeof messagingEnvSchema>;
@@ -164,6 +171,7 @@ export interface MessagingSettings {
    * settings). `[]`: none, for a publish-only service that declares no queue of its own.
    */
   subscriptions?: readonly SubscriptionDefinition[];
+  console: { peerUrl?: string };
 }
 
 /**
@@ -240,6 +248,7 @@ function toSettings(env: MessagingEnv): MessagingSettings {
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     security: { apiKeys: env.API_KEYS, rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE },
+    console: { peerUrl: env.CONSOLE_PEER_URL.replace(/\/$/, '') || undefined },
   };
 }
 

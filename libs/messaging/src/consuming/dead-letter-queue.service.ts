@@ -1,7 +1,8 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
-import { Inject, Injectable, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, Logger, NotFoundException, Optional, ServiceUnavailableException } from '@nestjs/common';
 import type { ConfirmChannel, GetMessage, Options } from 'amqplib';
 import type { SubscriptionSettings } from '../config';
+import { deadLetterKeyOf, DeadLetterIndex } from '../dead-letters';
 import { HEADERS, type MessageSelection } from '../envelope';
 import { MESSAGING_SUBSCRIPTIONS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
@@ -46,11 +47,22 @@ export class DeadLetterQueue {
     @Inject(MESSAGING_SUBSCRIPTIONS) private readonly subscriptions: SubscriptionSettings[],
     private readonly metrics: MessagingMetrics,
     private readonly topology: TopologyKeeper,
+    @Optional() private readonly index?: DeadLetterIndex,
   ) {}
 
   /** The subscriptions whose DLQs this reads, by name (the default one first when the app has it). */
   get subscriptionNames(): string[] {
     return this.subscriptions.map((subscription) => subscription.name);
+  }
+
+  /** The DLQs this reads, one per subscription. */
+  get deadLetterQueueNames(): string[] {
+    return this.subscriptions.map((subscription) => subscription.deadLetterQueue);
+  }
+
+  /** The subscription whose DLQ `deadLetterQueue` is, if this app declares it. */
+  subscriptionOfDeadLetterQueue(deadLetterQueue: string): string | undefined {
+    return this.subscriptions.find((subscription) => subscription.deadLetterQueue === deadLetterQueue)?.name;
   }
 
   async count(subscription?: string): Promise<number> {
@@ -91,6 +103,7 @@ export class DeadLetterQueue {
         if (wanted && (!id || !wanted.has(id))) continue;
         await this.publishToWorkQueue(channel, message, own.queue);
         channel.ack(message);
+        await this.index?.remove(own.deadLetterQueue, [deadLetterKeyOf(id, message.content)]);
         moved.push(id ?? '(no id)');
       }
       if (moved.length > 0) this.logger.log({ moved: moved.length }, 'dead letters moved back to the work queue');

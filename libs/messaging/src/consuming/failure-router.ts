@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { SubscriptionSettings } from '../config';
+import type { DeadLetterIndex } from '../dead-letters';
 import { correlationIdOfDelivery, HEADERS, InvalidEnvelopeError } from '../envelope';
 import { GuardStoppedError } from '../idempotency';
 import type { MessagingMetrics } from '../metrics';
@@ -120,6 +121,7 @@ export function createFailureRouter(
   deadLetterExchange: string,
   metrics: MessagingMetrics,
   keeper: TopologyKeeper,
+  deadLetters?: DeadLetterIndex,
 ) {
   const logger = new Logger('FailureRouter');
   const { queue } = subscription;
@@ -184,6 +186,11 @@ export function createFailureRouter(
         ROUTING_CONFIRM_TIMEOUT_MS,
       );
       channel.ack(delivery);
+      await deadLetters?.recordDeadLettered(subscription.deadLetterQueue, delivery, {
+        ...decision,
+        failedAt: now,
+        attempts: decision.kind === 'poison' ? 0 : attempt,
+      });
       metrics.consumed.inc({ result: 'dead_lettered' });
       noteDeliveryFailure(delivery, 'dead-lettered', {
         'reliable_messaging.failure.kind': decision.kind,

@@ -67,7 +67,13 @@ export const Idempotent =
       const handling = this[IDEMPOTENT_HANDLING];
       if (!handling) throw new Error(`@Idempotent() handler ${where} is not bound: import MessagingModule with withConsumer: true`);
       const delivery = request < 0 ? undefined : (args[request] as ConsumeMessage);
-      await handling.run(args[payload] as MessageEnvelope, delivery, mode, () => Promise.resolve(handler.apply(this, args)), options.keyspace);
+      await handling.run(
+        args[payload] as MessageEnvelope,
+        delivery,
+        mode,
+        () => Promise.resolve(handler.apply(this, args)),
+        options.keyspace,
+      );
     };
     Object.defineProperty(guarded, 'name', { value: handler.name });
     // Metadata other decorators put on the method (golevelup's @RabbitSubscribe among them) stays with it.

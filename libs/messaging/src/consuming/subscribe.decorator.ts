@@ -36,7 +36,7 @@ export const Subscribe =
       const checked = async function (this: object, ...args: unknown[]): Promise<unknown> {
         const typed = [...args];
         typed[payload] = checkPayload(args[payload] as MessageEnvelope, schema);
-        return guarded.apply(this, typed);
+        return await guarded.apply(this, typed);
       };
       Object.defineProperty(checked, 'name', { value: guarded.name });
       for (const metaKey of Reflect.getMetadataKeys(guarded)) {

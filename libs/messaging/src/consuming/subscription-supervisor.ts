@@ -100,7 +100,8 @@ export class SubscriptionSupervisor implements OnModuleInit {
   ) {
     // Each declared subscription counts from the start: one whose handler never subscribes (none was
     // given, or its queue cannot be consumed) keeps readiness down, naming its queue.
-    for (const { queue } of declared) this.subscriptions.set(queue, { queue, lost: { cause: 'not_started', detail: 'not subscribed yet' } });
+    for (const { queue } of declared)
+      this.subscriptions.set(queue, { queue, lost: { cause: 'not_started', detail: 'not subscribed yet' } });
   }
 
   onModuleInit(): void {

@@ -183,6 +183,18 @@ export class OutboxStore {
     const rows = ((await pipeline.exec()) ?? []) as [unknown, (string | null)[]][];
     return ids.flatMap((id, i) => (rows[i][1][0] === null ? [] : [toEntry(id, rows[i][1])]));
   }
+
+  /** One message by id and whether it waits or is parked; undefined when the outbox does not hold it. */
+  async find(id: string): Promise<{ state: 'pending' | 'parked'; entry: OutboxEntry } | undefined> {
+    const replies =
+      (await this.redis
+        .multi()
+        .zscore(this.parkedKey, id)
+        .hmget(this.recordPrefix + id, ...CLAIMED_FIELDS)
+        .exec()) ?? [];
+    const [parked, fields] = replies.map(([, value]) => value) as [string | null, (string | null)[]];
+    return fields[0] === null ? undefined : { state: parked === null ? 'pending' : 'parked', entry: toEntry(id, fields) };
+  }
 }
 
 /** A record's fields, in CLAIMED_FIELDS order, as an entry; `bodyBytes`, when given, is the body as read. */

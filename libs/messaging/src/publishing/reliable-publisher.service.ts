@@ -61,7 +61,7 @@ export class ReliablePublisher {
     try {
       message = toWireMessage(envelope, options.correlationId, this.wireLimits);
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     // Not an async function: one promise and one turn less per message than awaiting publishWire in one.
     return this.publishWire(message, Date.parse(envelope.occurredAt));
