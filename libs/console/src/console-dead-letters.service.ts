@@ -27,6 +27,11 @@ export interface RetryReport {
 
 /** Counts that differ this long (index vs queue) start a reconciliation pass. */
 const DISAGREEMENT_GRACE_MS = 10_000;
+/**
+ * Equal counts can still hide a difference (a letter missing and another left over); while the
+ * console is watched, a pass runs this often anyway.
+ */
+const RECONCILE_EVERY_MS = 15 * 60_000;
 
 /**
  * Dead letters for the console: grouped, listed and searched from the index (never from the queue),
@@ -40,6 +45,7 @@ export class ConsoleDeadLetters {
   private readonly reconciler: DeadLetterReconciler;
   private readonly removal: DeadLetterRemoval;
   private readonly disagreeingSince = new Map<string, number>();
+  private readonly lastPass = new Map<string, number>();
   private reconciling?: Promise<ReconcileReport>;
 
   constructor(
@@ -138,14 +144,15 @@ export class ConsoleDeadLetters {
   }
 
   private noteAgreement(queue: string, agrees: boolean): void {
-    if (agrees) {
+    const now = Date.now();
+    if (!this.lastPass.has(queue)) this.lastPass.set(queue, now);
+    const due = now - (this.lastPass.get(queue) ?? now) >= RECONCILE_EVERY_MS;
+    if (agrees) this.disagreeingSince.delete(queue);
+    else if (!this.disagreeingSince.has(queue)) this.disagreeingSince.set(queue, now);
+    const disagreeing = now - (this.disagreeingSince.get(queue) ?? now) >= DISAGREEMENT_GRACE_MS;
+    if ((due || disagreeing) && this.reconciling === undefined) {
       this.disagreeingSince.delete(queue);
-      return;
-    }
-    const since = this.disagreeingSince.get(queue) ?? Date.now();
-    this.disagreeingSince.set(queue, since);
-    if (Date.now() - since >= DISAGREEMENT_GRACE_MS && this.reconciling === undefined) {
-      this.disagreeingSince.delete(queue);
+      this.lastPass.set(queue, now);
       this.reconcile(queue).catch((error: Error) => this.logger.warn({ queue, error: error.message }, 'reconciliation failed'));
     }
   }
