@@ -91,7 +91,7 @@ export async function sustainedLoad(context: BenchContext): Promise<BenchSection
     const processedAt = await processedTimes(env, stream);
     const endToEnd = accepted.map((s) => (processedAt.get(s.id) ?? Number.NaN) - s.dueAt).filter(Number.isFinite);
     const answered = accepted.map((s) => s.answeredAt - s.dueAt);
-    const lastAnswer = Math.max(...sends.map((s) => s.answeredAt));
+    const lastAnswer = sends.reduce((latest, s) => Math.max(latest, s.answeredAt), 0);
     const achieved = (accepted.length / (lastAnswer - sends[0].dueAt)) * 1000;
     const queueTrend = backlogTrend(queueDepth.samples, allowed);
     const outboxTrend = backlogTrend(outbox.samples, allowed);
