@@ -87,6 +87,7 @@ describe('Redis keys written by the library (bounded growth)', () => {
 
     const parked = new Set(await env.redis.zrange(OUTBOX_PARKED, 0, -1));
     const unbounded: string[] = [];
+    const indexedLetters: string[] = [];
     let doneMarks = 0;
     for await (const keys of env.redis.scanStream({ count: 500 }) as AsyncIterable<string[]>) {
       for (const key of keys) {
@@ -99,10 +100,23 @@ describe('Redis keys written by the library (bounded growth)', () => {
         if (key === STREAM || key === OUTBOX_PARKED) continue;
         const record = /^messaging:\{outbox\}:record:(.+)$/.exec(key);
         if (record && parked.has(record[1])) continue;
+        // The dead-letter index (dead-letters/) mirrors the DLQ: an entry per letter in it, removed when
+        // the letter leaves, like the parked records something an operator must act on.
+        const letter = /^messaging:\{dlq:messaging\.consumer\.dlq\}:letter:(.+)$/.exec(key);
+        if (letter) {
+          indexedLetters.push(letter[1]);
+          continue;
+        }
+        if (
+          key === 'messaging:dlq-index:queues' ||
+          /^messaging:\{dlq:messaging\.consumer\.dlq\}:(corr:.+|group:.+|groups|letters)$/.test(key)
+        )
+          continue;
         unbounded.push(`${key} (${await env.redis.type(key)})`);
       }
     }
     expect(unbounded).toEqual([]);
+    expect(indexedLetters.sort()).toEqual(deadLettered.map(String).sort());
     // One done mark and one stream entry per processed message; the dead-lettered ones left neither.
     expect(doneMarks).toBe(processed.length);
     expect(await env.redis.xlen(STREAM)).toBe(processed.length);

@@ -90,6 +90,10 @@ describe('batched consumer under faults (every message has exactly one effect)',
     await startConsumer(); // declares the topology
     connection = await env.amqp();
     channel = await connection.createConfirmChannel();
+    // A ready consumer has its queue, but the keeper may still be declaring the exchange and the
+    // binding; the same declarations here (idempotent) make the first publish routable.
+    await channel.assertExchange('messaging.events', 'topic', { durable: true });
+    await channel.bindQueue('messaging.consumer', 'messaging.events', '#');
   }, 60_000);
 
   afterAll(async () => {
