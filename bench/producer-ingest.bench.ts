@@ -163,10 +163,15 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
     if (context.profile) printProfileDiff(context, [project, floor, baseline]);
     const rateRatios = project.runs.map((run, i) => run.acceptedPerSecond / baseline.runs[i].acceptedPerSecond);
     const cpuRatios = project.runs.map((run, i) => roundCpu(run) / roundCpu(baseline.runs[i]));
-    const rssRatio = (producer.memory()?.rssBytes ?? Number.NaN) / (baseline.memory()?.rssBytes ?? Number.NaN);
+    // Read once, before the producer stops: a reading after it is gone would be empty.
+    const producerMemory = producer.memory();
+    const baselineMemory = baseline.memory();
+    const producerRss = producerMemory?.rssBytes ?? Number.NaN;
+    const baselineRss = baselineMemory?.rssBytes ?? Number.NaN;
+    const rssRatio = producerRss / baselineRss;
     const memory: MemoryReading[] = [
-      { process: 'producer', when: 'producer ingest', ...producer.memory() },
-      { process: 'baseline: Fastify + amqplib', when: 'producer ingest', ...baseline.memory() },
+      { process: 'producer', when: 'producer ingest', ...producerMemory },
+      { process: 'baseline: Fastify + amqplib', when: 'producer ingest', ...baselineMemory },
       { process: 'Nest floor: Nest + amqplib', when: 'producer ingest', ...floor.memory() },
     ];
     await producer.app.stop();
@@ -237,8 +242,7 @@ export async function producerIngest(context: BenchContext): Promise<BenchSectio
         "The targets are the means of the rounds' ratios (req/s and server CPU per request, project / baseline), with no " +
           'round more than 0.05 on the wrong side.',
         `Producer RSS after the benchmark / the bare route's: ${formatTarget(rssRatio, [], RSS_TARGET, true)} ` +
-          `(${formatNumber((producer.memory()?.rssBytes ?? Number.NaN) / 1048576, 0)} MiB and ` +
-          `${formatNumber((baseline.memory()?.rssBytes ?? Number.NaN) / 1048576, 0)} MiB; see Memory).`,
+          `(${formatNumber(producerRss / 1048576, 0)} MiB and ${formatNumber(baselineRss / 1048576, 0)} MiB; see Memory).`,
       ],
       memory,
     };

@@ -1,6 +1,7 @@
 import { loadSettingsOrExit, startHttpApp } from '@app/http-platform';
 import { startTracing } from '@app/messaging/tracing';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { documentSendMessageRoute, SEND_MESSAGE_MODELS } from './messages/send-message.openapi';
 import { ProducerModule } from './producer.module';
 
 async function bootstrap(): Promise<void> {
@@ -14,7 +15,8 @@ async function bootstrap(): Promise<void> {
       .setDescription('Accepts messages and publishes them to RabbitMQ with broker confirms, or stores them for replay.')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Api-Key' }, 'api-key')
       .build();
-    SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, document));
+    const openApi = SwaggerModule.createDocument(app, document, { extraModels: SEND_MESSAGE_MODELS });
+    SwaggerModule.setup('docs', app, documentSendMessageRoute(openApi));
   });
 }
 

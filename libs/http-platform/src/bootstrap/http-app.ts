@@ -44,8 +44,9 @@ export async function startHttpApp(
   app
     .getHttpAdapter()
     .getInstance()
-    .addHook('onRequest', (_request, reply, done) => {
-      reply.headers(headers);
+    .addHook('onRequest', (request, reply, done) => {
+      // A route that answers on the raw response (the producer's send route) writes these itself.
+      if ((request.routeOptions.config as { ownSecurityHeaders?: boolean }).ownSecurityHeaders !== true) reply.headers(headers);
       done();
     });
   await configure?.(app);

@@ -1,10 +1,12 @@
 import { InvalidMessageError } from './invalid-message.error';
 import {
+  CURRENT_SCHEMA_VERSION,
   isPlainObject,
   MESSAGE_ID_MAX_LENGTH,
   MESSAGE_TYPE_PATTERN,
   SUPPORTED_SCHEMA_VERSIONS,
   type MessageEnvelope,
+  type MessagePayload,
 } from './message-envelope';
 import { DEFAULT_WIRE_LIMITS, payloadProblem, type WireLimits } from './payload-shape';
 
@@ -74,4 +76,53 @@ export function toWireMessage(envelope: MessageEnvelope, correlationId?: string,
     throw new InvalidMessageError(`message is ${body.length} bytes encoded, over the limit of ${limits.maxMessageBytes} bytes`, true);
   }
   return { id: envelope.id, type: envelope.type, body, correlationId: correlationId || undefined };
+}
+
+/** A new message encoded for publishing, with the time it was created (ms since the epoch). */
+export interface NewWireMessage {
+  message: WireMessage;
+  occurredAtMs: number;
+}
+
+/**
+ * What `toWireMessage(createEnvelope(type, payload, id, occurredAt), correlationId)` gives, byte for
+ * byte, in one step: the envelope's fixed fields are written around the payload's JSON instead of
+ * being built as an object, checked field by field and parsed back (`Date.parse` of the ISO date it
+ * just wrote). The hot path of a sender that makes a new message per request. The same checks, the
+ * same InvalidMessageError: the type (it is embedded unescaped only because its pattern allows no
+ * character JSON would escape), the id, the correlation id, the payload's depth and numbers, the size.
+ */
+export function encodeNewMessage(
+  type: string,
+  payload: MessagePayload,
+  id: string,
+  correlationId?: string,
+  limits: WireLimits = DEFAULT_WIRE_LIMITS,
+  occurredAt: Date = new Date(),
+): NewWireMessage {
+  const problem =
+    (typeof id !== 'string' || id.length === 0 || id.length > MESSAGE_ID_MAX_LENGTH || Buffer.byteLength(id) > AMQP_SHORT_STRING_MAX_BYTES
+      ? `message id must be ${ID_RULE}`
+      : undefined) ??
+    (typeof type !== 'string' || !MESSAGE_TYPE_PATTERN.test(type)
+      ? 'message type must be 1 to 128 characters of a-z A-Z 0-9 . _ -'
+      : undefined) ??
+    (isPlainObject(payload) ? undefined : 'payload must be a JSON object') ??
+    correlationIdProblem(correlationId) ??
+    payloadProblem(payload, limits.maxPayloadDepth);
+  if (problem !== undefined) throw new InvalidMessageError(problem);
+  const occurredAtMs = occurredAt.getTime();
+  if (Number.isNaN(occurredAtMs)) throw new InvalidMessageError('occurredAt must be a date string');
+  let payloadJson: string;
+  try {
+    payloadJson = JSON.stringify(payload);
+  } catch (error) {
+    throw new InvalidMessageError(`payload cannot be encoded as JSON: ${(error as Error).message}`);
+  }
+  const json = `{"id":${JSON.stringify(id)},"type":"${type}","occurredAt":"${occurredAt.toISOString()}","schemaVersion":${CURRENT_SCHEMA_VERSION},"payload":${payloadJson}}`;
+  const body = Buffer.from(json);
+  if (body.length > limits.maxMessageBytes) {
+    throw new InvalidMessageError(`message is ${body.length} bytes encoded, over the limit of ${limits.maxMessageBytes} bytes`, true);
+  }
+  return { message: { id, type, body, correlationId: correlationId || undefined }, occurredAtMs };
 }
