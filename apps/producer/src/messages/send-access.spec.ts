@@ -50,7 +50,7 @@ describe('SendAccess', () => {
     const admission = access.admit(request({ authorization: `Bearer ${KEY_A}` })) as Admission;
     expect(admission.apiKeyId).toBe(matchApiKey(KEY_A, [KEY_A]));
     try {
-      access.admit(request());
+      void access.admit(request());
     } catch (error) {
       expect((error as AccessRefused).status).toBe(401);
     }

@@ -1,14 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { logsInfo, type MessagingSettings } from '../config';
-import {
-  encodeNewMessage,
-  toWireMessage,
-  type MessageEnvelope,
-  type MessagePayload,
-  type NewWireMessage,
-  type WireLimits,
-  type WireMessage,
-} from '../envelope';
+import type { MessageEnvelope, MessagePayload, WireLimits } from '../envelope';
+// From the file, not the room's index: an index re-export is a getter call on every use, and these run per message.
+import { encodeNewMessage, toWireMessage, type NewWireMessage, type WireMessage } from '../envelope/wire-message';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { OutboxStore } from '../outbox';
