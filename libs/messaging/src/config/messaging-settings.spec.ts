@@ -1,5 +1,6 @@
 import { InvalidConfigurationError } from './invalid-configuration.error';
-import { loadMessagingSettings, messagingEnvSchema } from './messaging-settings';
+import { loadMessagingSettings } from './load-settings';
+import { messagingEnvSchema } from './messaging-settings';
 
 function loadError(env: NodeJS.ProcessEnv): InvalidConfigurationError {
   try {

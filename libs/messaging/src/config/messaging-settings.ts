@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { amqpUrls, int, name, redisUrl } from './env-values';
-import { InvalidConfigurationError } from './invalid-configuration.error';
-import { assertConsistentSettings } from './settings-consistency';
-import type { SubscriptionDefinition } from './subscription-settings';
+import type { SubscriptionDefinition } from './subscription-definition';
 
 /**
  * Every setting of the messaging system, read from the environment. Each entry names its variable,
@@ -174,28 +172,8 @@ export interface MessagingSettings {
   console: { peerUrl?: string };
 }
 
-/**
- * Parses and validates the environment, then checks that the settings do not contradict each other
- * (settings-consistency.ts); throws one error naming the first bad variable (and, for a
- * contradiction, the others involved).
- */
-export function loadMessagingSettings(env: NodeJS.ProcessEnv = process.env): MessagingSettings {
-  const input = Object.fromEntries(
-    Object.keys(messagingEnvSchema.shape)
-      .filter((key) => env[key] !== undefined && env[key] !== '')
-      .map((key) => [key, env[key]]),
-  );
-  const result = messagingEnvSchema.safeParse(input);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new InvalidConfigurationError(String(issue.path[0] ?? 'environment'), issue.message);
-  }
-  const settings = toSettings(result.data);
-  assertConsistentSettings(settings);
-  return settings;
-}
-
-function toSettings(env: MessagingEnv): MessagingSettings {
+/** The settings of a validated environment (load-settings.ts then checks them against each other). */
+export function toSettings(env: MessagingEnv): MessagingSettings {
   return {
     rabbitmqUrls: env.RABBITMQ_URL,
     redisUrl: env.REDIS_URL,

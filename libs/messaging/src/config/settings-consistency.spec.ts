@@ -1,5 +1,5 @@
 import { InvalidConfigurationError } from './invalid-configuration.error';
-import { loadMessagingSettings } from './messaging-settings';
+import { loadMessagingSettings } from './load-settings';
 import { CONSISTENCY_RULES, ENVELOPE_OVERHEAD_BYTES, longestDuplicateGapMs, REPLICA_ACK_MARGIN_MS } from './settings-consistency';
 
 function refusal(env: NodeJS.ProcessEnv): InvalidConfigurationError {

@@ -1,4 +1,4 @@
-import { loadMessagingSettings } from './messaging-settings';
+import { loadMessagingSettings } from './load-settings';
 import { describeSettings, maskUrlPassword } from './settings-description';
 
 describe('maskUrlPassword', () => {

@@ -1,6 +1,8 @@
 import { InvalidConfigurationError } from './invalid-configuration.error';
-import { loadMessagingSettings, type MessagingSettings } from './messaging-settings';
-import { DEFAULT_SUBSCRIPTION, keyspaceOf, resolveSubscriptions, type SubscriptionDefinition } from './subscription-settings';
+import { loadMessagingSettings } from './load-settings';
+import type { MessagingSettings } from './messaging-settings';
+import { DEFAULT_SUBSCRIPTION, type SubscriptionDefinition } from './subscription-definition';
+import { keyspaceOf, resolveSubscriptions } from './subscription-settings';
 
 const AUDIT: SubscriptionDefinition = { name: 'audit', queue: 'audit.consumer', bindings: ['order.*'] };
 
