@@ -68,6 +68,7 @@ beforeAll(async () => {
       broker: () => viaProxies.RABBITMQ_URL,
       redis: () => viaProxies.REDIS_URL,
       ports: portMapping,
+      apps: Object.fromEntries(APPS.map((peer) => [peer, `http://127.0.0.1:${ports[peer]}`])),
     });
     environments[app] = { ...image.env, ...mapped };
   }
