@@ -9,6 +9,7 @@ import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { noteDeliveryResult, traceDelivery } from '../spans';
 import { coalesceAcks } from './coalesced-acks';
+import { DirectHandlers } from './direct-handlers';
 import { attemptOf } from './failure-router';
 import { IdempotencyGuards } from './idempotency-guards';
 import { IDEMPOTENT_HANDLING, IDEMPOTENT_MODE, type GuardedRun } from './idempotent.decorator';
@@ -30,6 +31,8 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
    * even gathered.
    */
   private readonly infoEnabled: boolean;
+  /** The guarded handlers golevelup may call without Nest's pipeline (see DirectHandlers; used by SubscriptionSupervisor). */
+  readonly direct = new DirectHandlers();
 
   constructor(
     private readonly guards: IdempotencyGuards,
@@ -51,8 +54,9 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
       const guarded = this.scanner
         .getAllMethodNames(prototype)
-        .some((name) => Reflect.getMetadata(IDEMPOTENT_MODE, prototype[name] as object) !== undefined);
-      if (guarded) Object.defineProperty(instance, IDEMPOTENT_HANDLING, { value: this });
+        .filter((name) => Reflect.getMetadata(IDEMPOTENT_MODE, prototype[name] as object) !== undefined);
+      if (guarded.length > 0) Object.defineProperty(instance, IDEMPOTENT_HANDLING, { value: this });
+      for (const name of guarded) this.direct.add(instance, name);
     }
   }
 
