@@ -50,7 +50,15 @@ const publishingProviders: Provider[] = [
 
 /** A guard over the store of one key prefix, with the settings' timing and the metrics' events. */
 function createGuard(redis: Redis, keyPrefix: string, settings: MessagingSettings, metrics: MessagingMetrics): IdempotencyGuard {
-  const store = new IdempotencyStore(redis, keyPrefix, settings.idempotency.ttlSeconds, new ReplicaAcks(redis, settings.redis));
+  // Commits close together share one script (IDEMPOTENCY_COMMIT_BATCH_SIZE / _FLUSH_MS); without the
+  // batch timing every delivery would pay a Redis round trip of its own.
+  const store = new IdempotencyStore(
+    redis,
+    keyPrefix,
+    settings.idempotency.ttlSeconds,
+    new ReplicaAcks(redis, settings.redis),
+    settings.idempotency.commitBatch,
+  );
   return new IdempotencyGuard(
     store,
     {

@@ -4,18 +4,16 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { ConsumeMessage } from 'amqplib';
 import { logsInfo, type MessagingSettings } from '../config';
 import { correlationIdOfDelivery, type MessageEnvelope } from '../envelope';
-import type { EffectMode } from '../idempotency';
+import type { EffectMode, GuardOutcome } from '../idempotency';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { noteDeliveryResult, traceDelivery } from '../spans';
 import { coalesceAcks } from './coalesced-acks';
+import { DirectHandlers } from './direct-handlers';
 import { attemptOf } from './failure-router';
 import { IdempotencyGuards } from './idempotency-guards';
 import { IDEMPOTENT_HANDLING, IDEMPOTENT_MODE, type GuardedRun } from './idempotent.decorator';
 import { InFlightDeliveries } from './in-flight-deliveries';
-
-/** The consumed counter's label sets, made once rather than per message (never changed). */
-const OUTCOME_LABELS = { processed: { result: 'processed' }, duplicate: { result: 'duplicate' } } as const;
 
 /**
  * Runs an @Idempotent handler inside the idempotency guard. Returning normally lets golevelup
@@ -33,6 +31,8 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
    * even gathered.
    */
   private readonly infoEnabled: boolean;
+  /** The guarded handlers golevelup may call without Nest's pipeline (see DirectHandlers; used by SubscriptionSupervisor). */
+  readonly direct = new DirectHandlers();
 
   constructor(
     private readonly guards: IdempotencyGuards,
@@ -54,8 +54,9 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
       const guarded = this.scanner
         .getAllMethodNames(prototype)
-        .some((name) => Reflect.getMetadata(IDEMPOTENT_MODE, prototype[name] as object) !== undefined);
-      if (guarded) Object.defineProperty(instance, IDEMPOTENT_HANDLING, { value: this });
+        .filter((name) => Reflect.getMetadata(IDEMPOTENT_MODE, prototype[name] as object) !== undefined);
+      if (guarded.length > 0) Object.defineProperty(instance, IDEMPOTENT_HANDLING, { value: this });
+      for (const name of guarded) this.direct.add(instance, name);
     }
   }
 
@@ -63,32 +64,55 @@ export class IdempotentHandling implements GuardedRun, OnModuleInit {
     envelope: MessageEnvelope,
     delivery: ConsumeMessage | undefined,
     mode: EffectMode,
-    work: () => Promise<unknown>,
+    work: () => unknown,
     keyspace?: string,
   ): Promise<void> {
-    return this.inFlight.track(() => traceDelivery(envelope.id, delivery, () => this.handle(envelope, delivery, mode, work, keyspace)));
+    if (delivery === undefined) return this.handle(envelope, delivery, mode, work, keyspace);
+    return traceDelivery(envelope.id, delivery, () => this.handle(envelope, delivery, mode, work, keyspace));
   }
 
+  /**
+   * One async frame for the whole handling (the in-flight count, the handler's timing, the guard),
+   * rather than one per concern: each frame is a promise and a microtask per delivery, and at tens
+   * of thousands of deliveries a second they add up (BENCHMARKS.md).
+   */
   private async handle(
     envelope: MessageEnvelope,
     delivery: ConsumeMessage | undefined,
     mode: EffectMode,
-    work: () => Promise<unknown>,
+    work: () => unknown,
     keyspace: string | undefined,
   ): Promise<void> {
-    const started = performance.now();
-    const outcome = await this.guards.of(keyspace).run(envelope.id, mode, async () => {
-      try {
-        return await work();
-      } finally {
-        this.metrics.handlerDuration.observe((performance.now() - started) / 1000);
+    this.inFlight.hold(1);
+    try {
+      const guard = this.guards.of(keyspace);
+      const started = performance.now();
+      let outcome: GuardOutcome;
+      if (mode === 'atomic') {
+        let result: unknown;
+        try {
+          result = await work();
+        } finally {
+          this.metrics.handlerDuration.observe((performance.now() - started) / 1000);
+        }
+        outcome = await guard.commitEffect(envelope.id, result, started);
+      } else {
+        outcome = await guard.run(envelope.id, mode, async () => {
+          try {
+            return await work();
+          } finally {
+            this.metrics.handlerDuration.observe((performance.now() - started) / 1000);
+          }
+        });
       }
-    });
-    this.metrics.consumed.inc(OUTCOME_LABELS[outcome]);
-    noteDeliveryResult(outcome);
-    if (this.infoEnabled) {
-      const message = outcome === 'duplicate' ? 'duplicate delivery acknowledged without running the handler' : 'message processed';
-      this.logger.log(describe(envelope, delivery), message);
+      this.metrics.countConsumed(outcome);
+      noteDeliveryResult(outcome);
+      if (this.infoEnabled) {
+        const message = outcome === 'duplicate' ? 'duplicate delivery acknowledged without running the handler' : 'message processed';
+        this.logger.log(describe(envelope, delivery), message);
+      }
+    } finally {
+      this.inFlight.release(1);
     }
   }
 }

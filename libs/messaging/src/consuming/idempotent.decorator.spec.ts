@@ -44,6 +44,11 @@ function fakeGuard(outcome: 'processed' | 'duplicate', calls: GuardCall[]): Idem
       calls.push({ id, mode, result: outcome === 'processed' ? await work() : undefined });
       return outcome;
     },
+    // The atomic path: IdempotentHandling runs (and times) the handler, the guard commits its result.
+    commitEffect: (id: string, result: unknown) => {
+      calls.push({ id, mode: 'atomic', result });
+      return Promise.resolve(outcome);
+    },
   } as unknown as IdempotencyGuard;
 }
 

@@ -28,7 +28,7 @@ export class InFlightDeliveries {
 
   release(count: number): void {
     this.count -= count;
-    if (this.count === 0) this.waiters.splice(0).forEach((wake) => wake());
+    if (this.count === 0 && this.waiters.length > 0) this.waiters.splice(0).forEach((wake) => wake());
   }
 
   /** Resolves true when none are left, false when the bound ran out first. */

@@ -1,11 +1,14 @@
 import { AmqpConnection, Nack, type MessageHandlerOptions } from '@golevelup/nestjs-rabbitmq';
 import { Inject, Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
+import { ExternalContextCreator } from '@nestjs/core';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { SubscriptionSettings } from '../config';
 import { MESSAGING_SUBSCRIPTIONS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { TopologyKeeper } from '../topology';
+import { globalEnhancersOf } from './direct-handlers';
+import { IdempotentHandling } from './idempotent-handling';
 
 type Handler = (message: unknown, delivery?: unknown, headers?: unknown) => Promise<unknown>;
 
@@ -97,6 +100,8 @@ export class SubscriptionSupervisor implements OnModuleInit {
     private readonly topology: TopologyKeeper,
     private readonly metrics: MessagingMetrics,
     @Optional() @Inject(MESSAGING_SUBSCRIPTIONS) declared: SubscriptionSettings[] = [],
+    @Optional() private readonly handling?: IdempotentHandling,
+    @Optional() private readonly contexts?: ExternalContextCreator,
   ) {
     // Each declared subscription counts from the start: one whose handler never subscribes (none was
     // given, or its queue cannot be consumed) keeps readiness down, naming its queue.
@@ -116,8 +121,10 @@ export class SubscriptionSupervisor implements OnModuleInit {
       const queue = options.queue ?? name;
       if (!this.subscriptions.has(queue))
         this.subscriptions.set(queue, { queue, lost: { cause: 'not_started', detail: 'not subscribed yet' } });
+      const direct = this.handling?.direct.handlerFor((options as { name?: string }).name, globalEnhancersOf(this.contexts));
+      const inner = direct ?? handler;
       const gated: Handler = (message, delivery, headers) =>
-        this.stopping ? Promise.resolve(new Nack(true)) : handler(message, delivery, headers);
+        this.stopping ? Promise.resolve(new Nack(true)) : inner(message, delivery, headers);
       return createSubscriber(gated, options, name, consumeOptions);
     };
     const register = internals.registerConsumerForQueue.bind(this.amqp);

@@ -78,19 +78,38 @@ export class IdempotencyGuard {
     this.stopped = true;
   }
 
-  run(id: string, mode: EffectMode, work: () => Promise<unknown>): Promise<GuardOutcome> {
-    const deadline = performance.now() + this.timing.holdBoundMs;
-    return mode === 'atomic' ? this.runAtomic(id, work, deadline) : this.runExclusive(id, work, deadline);
+  run(id: string, mode: EffectMode, work: () => unknown): Promise<GuardOutcome> {
+    const started = performance.now();
+    return mode === 'atomic' ? this.runAtomic(id, work, started) : this.runExclusive(id, work, started + this.timing.holdBoundMs);
   }
 
-  private async runAtomic(id: string, work: () => Promise<unknown>, deadline: number): Promise<GuardOutcome> {
-    const commands = effectCommands(await work());
-    // The script checks the mark itself, so re-sending it after a lost reply cannot apply it twice.
-    const applied = await this.untilRedisAnswers(id, deadline, () => this.store.commit(id, commands));
+  private async runAtomic(id: string, work: () => unknown, started: number): Promise<GuardOutcome> {
+    return this.commitEffect(id, await work(), started);
+  }
+
+  /**
+   * The second half of an atomic run, for a caller that ran the handler itself (IdempotentHandling,
+   * which times it): commits what it returned with the done mark. `started` is when the run began
+   * (performance.now()), from which the hold bound counts. The first try is made here, without the
+   * retry loop's frames; a failure goes on in untilRedisAnswers as any other.
+   */
+  async commitEffect(id: string, result: unknown, started: number): Promise<GuardOutcome> {
+    const commands = effectCommands(result);
+    let applied: boolean;
+    try {
+      applied = await this.store.commit(id, commands);
+      this.redisAnswered();
+    } catch (error) {
+      const deadline = started + this.timing.holdBoundMs;
+      this.failedTry(id, error);
+      await this.pause(id, 0, deadline);
+      // The script checks the mark itself, so re-sending it after a lost reply cannot apply it twice.
+      applied = await this.untilRedisAnswers(id, deadline, () => this.store.commit(id, commands), 1);
+    }
     return applied ? 'processed' : 'duplicate';
   }
 
-  private async runExclusive(id: string, work: () => Promise<unknown>, deadline: number): Promise<GuardOutcome> {
+  private async runExclusive(id: string, work: () => unknown, deadline: number): Promise<GuardOutcome> {
     const token = randomUUID();
     const { lockTtlMs } = this.timing;
     for (let round = 0; ; round++) {
@@ -127,22 +146,27 @@ export class IdempotencyGuard {
     this.logger.warn({ messageId: id, stage }, `idempotency lock lost while the handler ran (${what}); Redis could not renew it in time`);
   }
 
-  private async untilRedisAnswers<T>(id: string, deadline: number, operation: () => Promise<T>): Promise<T> {
-    for (let round = 0; ; round++) {
+  private async untilRedisAnswers<T>(id: string, deadline: number, operation: () => Promise<T>, firstRound = 0): Promise<T> {
+    for (let round = firstRound; ; round++) {
       try {
         const result = await operation();
         this.redisAnswered();
         return result;
       } catch (error) {
-        const effectReply = effectReplyOf(error);
-        if (effectReply !== undefined) {
-          this.redisAnswered();
-          throw new RedisEffectError(id, effectReply);
-        }
-        this.redisFailed(id, error);
+        this.failedTry(id, error);
         await this.pause(id, round, deadline);
       }
     }
+  }
+
+  /** A failed try: an effect's own error ends the run as the handler's failure; any other is Redis's, and the caller waits. */
+  private failedTry(id: string, error: unknown): void {
+    const effectReply = effectReplyOf(error);
+    if (effectReply !== undefined) {
+      this.redisAnswered();
+      throw new RedisEffectError(id, effectReply);
+    }
+    this.redisFailed(id, error);
   }
 
   private redisFailed(id: string, error: unknown): void {

@@ -33,20 +33,22 @@ end`;
 /**
  * Commits many ids in one script (one round trip). KEYS are their done marks; ARGV[1] is the TTL,
  * ARGV[2] '1' to refresh a mark found done (so a WAIT after it covers a mark another consumer wrote),
- * then per id the number of its effect arguments and those arguments. An id's mark is written right
- * after its own effect, only when that effect succeeded, and only if the id was not done already, so
- * each id keeps the guarantee of a script of its own. Returns one entry per id: 1 applied, 0 done
- * already, or its effect's error reply prefixed with EFFECT_ERROR_PREFIX (no mark; the other ids go
- * on). A server refusal (OOM, MISCONF, NOREPLICAS, READONLY) comes at the script's first write,
- * before anything was changed, and fails the whole batch as an infrastructure failure.
+ * ARGV[3] the effects, packed as one MessagePack array (PackedArgs: one argument instead of ~10 per
+ * id): per id the number of its effect values, then its commands as above. An id's mark is written
+ * right after its own effect, only when that effect succeeded, and only if the id was not done
+ * already, so each id keeps the guarantee of a script of its own. Returns one entry per id: 1
+ * applied, 0 done already, or its effect's error reply prefixed with EFFECT_ERROR_PREFIX (no mark;
+ * the other ids go on). A server refusal (OOM, MISCONF, NOREPLICAS, READONLY) comes at the script's
+ * first write, before anything was changed, and fails the whole batch as an infrastructure failure.
  */
 export const COMMIT_BATCH = `
 local refusals = {${SERVER_REFUSAL_CODES.map((code) => `${code} = true`).join(', ')}}
+local effects = cmsgpack.unpack(ARGV[3])
 local function runEffect(first, last)
   local i = first
   while i <= last do
-    local n = tonumber(ARGV[i])
-    local reply = redis.pcall(unpack(ARGV, i + 1, i + n))
+    local n = effects[i]
+    local reply = redis.pcall(unpack(effects, i + 1, i + n))
     if type(reply) == 'table' and reply.err then
       if refusals[string.match(reply.err, '^%u+') or ''] then error(reply) end
       return '${EFFECT_ERROR_PREFIX} ' .. reply.err
@@ -56,9 +58,9 @@ local function runEffect(first, last)
   return nil
 end
 local results = {}
-local at = 3
+local at = 1
 for m = 1, #KEYS do
-  local last = at + tonumber(ARGV[at])
+  local last = at + effects[at]
   if redis.call('EXISTS', KEYS[m]) == 1 then
     if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[m], ARGV[1]) end
     results[m] = 0

@@ -1,6 +1,7 @@
 import { ReplyError, type Redis } from 'ioredis';
 import type { ReplicaAcks } from '../redis/replica-acks';
 import { CLAIM, COMMIT_BATCH, COMPLETE, RELEASE, RENEW } from './idempotency-scripts';
+import { PackedArgs } from './packed-args';
 import type { RedisCommand } from './redis-effect';
 import { RequestBatcher, type BatchTiming } from './request-batcher';
 
@@ -19,7 +20,7 @@ export type RenewResult = 'renewed' | 'done' | 'reacquired' | 'taken';
  */
 
 type IdempotencyRedis = Redis & {
-  idemCommitBatch(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(number | string)[]>;
+  idemCommitBatch(numberOfKeys: number, ...keysThenArgs: (string | number | Buffer)[]): Promise<(number | string)[]>;
   idemClaim(done: string, lock: string, token: string, ttlMs: number): Promise<ClaimResult>;
   idemComplete(done: string, lock: string, token: string, ttl: number, ...effect: (string | number)[]): Promise<CompleteResult>;
   idemRelease(lock: string, token: string): Promise<number>;
@@ -41,6 +42,8 @@ export const UNBATCHED: BatchTiming = { maxSize: 1, flushMs: 0 };
 export class IdempotencyStore {
   private readonly redis: IdempotencyRedis;
   private readonly commits: RequestBatcher<PendingCommit, boolean>;
+  /** Reused by every batch (packed synchronously, copied out). */
+  private readonly packed = new PackedArgs();
 
   /**
    * `replicaAcks` (REDIS_MIN_REPLICA_ACKS > 0): a commit, or a check that found the id done, resolves
@@ -76,15 +79,21 @@ export class IdempotencyStore {
 
   private async commitBatch(batch: PendingCommit[]): Promise<(boolean | Error)[]> {
     const refresh = this.replicaAcks?.required ? '1' : '0';
-    const args: (string | number)[] = batch.map((entry) => this.doneKey(entry.id));
-    args.push(this.doneTtlSeconds, refresh);
-    for (const { commands } of batch) {
-      const count = args.length;
-      args.push(0);
-      for (const command of commands) args.push(command.length, ...command);
-      args[count] = args.length - count - 1;
+    const keys: string[] = new Array<string>(batch.length);
+    const effects = this.packed;
+    effects.begin();
+    for (let m = 0; m < batch.length; m++) {
+      const { id, commands } = batch[m];
+      keys[m] = this.doneKey(id);
+      let values = 0;
+      for (const command of commands) values += command.length + 1;
+      effects.integer(values);
+      for (const command of commands) {
+        effects.integer(command.length);
+        for (const arg of command) effects.string(arg);
+      }
     }
-    const replies = await this.redis.idemCommitBatch(batch.length, ...args);
+    const replies = await this.redis.idemCommitBatch(batch.length, ...keys, this.doneTtlSeconds, refresh, effects.finish());
     // Marks written or found (and refreshed): one WAIT covers them all before any is acknowledged.
     if (this.replicaAcks?.required && replies.some((reply) => typeof reply === 'number')) await this.replicaAcks.confirm();
     return replies.map((reply) => (typeof reply === 'string' ? new EffectReply(reply) : reply === 1));

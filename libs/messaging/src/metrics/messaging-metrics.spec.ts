@@ -22,3 +22,23 @@ describe('MessagingMetrics: messaging_queue_consumers', () => {
     expect(text).not.toContain('other.queue');
   });
 });
+
+describe('MessagingMetrics: messaging_consumed_total', () => {
+  it('adds the deliveries counted with countConsumed at every read, to those counted with inc', async () => {
+    const metrics = new MessagingMetrics();
+    metrics.countConsumed('processed');
+    metrics.countConsumed('processed');
+    metrics.countConsumed('duplicate');
+    metrics.consumed.inc({ result: 'retried' });
+    let text = await metrics.render();
+    expect(text).toContain('messaging_consumed_total{result="processed"} 2');
+    expect(text).toContain('messaging_consumed_total{result="duplicate"} 1');
+    expect(text).toContain('messaging_consumed_total{result="retried"} 1');
+    metrics.countConsumed('processed');
+    text = await metrics.render();
+    expect(text).toContain('messaging_consumed_total{result="processed"} 3');
+    expect(text).toContain('messaging_consumed_total{result="duplicate"} 1');
+    const read = await metrics.consumed.get();
+    expect(read.values.find((value) => value.labels.result === 'processed')?.value).toBe(3);
+  });
+});

@@ -6,6 +6,9 @@ export type ConsumeResult = 'processed' | 'duplicate' | 'retried' | 'dead_letter
 /** failed: a nack or return, counted towards parking; deferred: an infrastructure failure, rescheduled without counting. */
 export type ReplayResult = 'published' | 'failed' | 'deferred' | 'parked';
 
+const PROCESSED = { result: 'processed' } as const;
+const DUPLICATE = { result: 'duplicate' } as const;
+
 /** Every metric of the messaging rooms, on one registry that `GET /metrics` renders. */
 @Injectable()
 export class MessagingMetrics {
@@ -71,11 +74,14 @@ export class MessagingMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  /** Handled deliveries counted by countConsumed and not yet added to `consumed` (done at each read of it). */
+  private readonly consumedSinceRead = { processed: 0, duplicate: 0 };
   readonly consumed = new Counter({
     name: 'messaging_consumed_total',
     help: 'Deliveries handled by the consumer, by result.',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    collect: () => this.addConsumedSinceRead(),
   });
   readonly copiesReturned = new Counter({
     name: 'messaging_copies_returned_total',
@@ -128,6 +134,23 @@ export class MessagingMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * One delivery the guard let through (processed) or absorbed (duplicate). A plain increment, added
+   * to messaging_consumed_total whenever the counter is read (a scrape, `get()`): prom-client's own
+   * `inc` hashes the label set on every call, once per delivery on the hottest path.
+   */
+  countConsumed(result: 'processed' | 'duplicate'): void {
+    this.consumedSinceRead[result]++;
+  }
+
+  private addConsumedSinceRead(): void {
+    const counts = this.consumedSinceRead;
+    if (counts.processed > 0) this.consumed.inc(PROCESSED, counts.processed);
+    if (counts.duplicate > 0) this.consumed.inc(DUPLICATE, counts.duplicate);
+    counts.processed = 0;
+    counts.duplicate = 0;
   }
 
   /** The consuming side says, at each scrape, how many active consumers each of its queues has. */
