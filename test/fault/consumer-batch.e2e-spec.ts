@@ -104,6 +104,27 @@ describe('batched consumer under faults (every message has exactly one effect)',
     await env?.cleanup();
   });
 
+  it('commits a backlog in batches: the guard sends far fewer scripts than it commits deliveries (each message once)', async () => {
+    const size = async () => {
+      const text = await (await fetch(consumer!.url('/metrics'))).text();
+      return {
+        batches: metricValue(text, 'messaging_guard_commit_batch_size_count'),
+        commits: metricValue(text, 'messaging_guard_commit_batch_size_sum'),
+      };
+    };
+    const before = await size();
+    const ids = await publishBacklog(2000);
+    await drained(ids);
+    expect(assertExactlyOnce(await processedCounts(env.redis), ids)).toEqual({ lost: [], duplicated: [] });
+    const after = await size();
+    const commits = after.commits - before.commits;
+    const batches = after.batches - before.batches;
+    expect(commits).toBeGreaterThanOrEqual(ids.length);
+    // At prefetch 200 and batches of up to 50, a backlog commits in batches of tens; one script per
+    // delivery (as when the guards were built without the batch timing) makes this ratio 1.
+    expect(commits / batches).toBeGreaterThan(5);
+  }, 120_000);
+
   it('SIGKILLed right after each of several Redis cuts mid-batch, then restarted: nothing lost, nothing twice', async () => {
     const ids = await publishBacklog(6000);
     for (let round = 1; round <= 4; round++) {

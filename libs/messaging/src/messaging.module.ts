@@ -48,17 +48,24 @@ const publishingProviders: Provider[] = [
   ReplayJob,
 ];
 
-/** A guard over the store of one key prefix, with the settings' timing and the metrics' events. */
-function createGuard(redis: Redis, keyPrefix: string, settings: MessagingSettings, metrics: MessagingMetrics): IdempotencyGuard {
-  // Commits close together share one script (IDEMPOTENCY_COMMIT_BATCH_SIZE / _FLUSH_MS); without the
-  // batch timing every delivery would pay a Redis round trip of its own.
-  const store = new IdempotencyStore(
+/**
+ * The guard's store of one key prefix. Commits close together share one script
+ * (IDEMPOTENCY_COMMIT_BATCH_SIZE / _FLUSH_MS); without the batch timing every delivery would pay a
+ * Redis round trip of its own.
+ */
+function createStore(redis: Redis, keyPrefix: string, settings: MessagingSettings, metrics: MessagingMetrics): IdempotencyStore {
+  return new IdempotencyStore(
     redis,
     keyPrefix,
     settings.idempotency.ttlSeconds,
     new ReplicaAcks(redis, settings.redis),
     settings.idempotency.commitBatch,
+    (size) => metrics.guardCommitBatchSize.observe(size),
   );
+}
+
+/** A guard over a store, with the settings' timing and the metrics' events. */
+function createGuard(store: IdempotencyStore, settings: MessagingSettings, metrics: MessagingMetrics): IdempotencyGuard {
   return new IdempotencyGuard(
     store,
     {
@@ -84,22 +91,15 @@ const subscriptionsProvider: Provider = {
 const consumingProviders: Provider[] = [
   {
     provide: IdempotencyStore,
-    inject: [MESSAGING_REDIS, MESSAGING_SETTINGS],
-    useFactory: (redis: Redis, settings: MessagingSettings) =>
-      new IdempotencyStore(
-        redis,
-        settings.names.redisKeyPrefix,
-        settings.idempotency.ttlSeconds,
-        new ReplicaAcks(redis, settings.redis),
-        settings.idempotency.commitBatch,
-      ),
-  },
-  {
-    // The default subscription's guard, over the keys of earlier versions.
-    provide: IdempotencyGuard,
     inject: [MESSAGING_REDIS, MESSAGING_SETTINGS, MessagingMetrics],
     useFactory: (redis: Redis, settings: MessagingSettings, metrics: MessagingMetrics) =>
-      createGuard(redis, settings.names.redisKeyPrefix, settings, metrics),
+      createStore(redis, settings.names.redisKeyPrefix, settings, metrics),
+  },
+  {
+    // The default subscription's guard, over the keys of earlier versions (the store above).
+    provide: IdempotencyGuard,
+    inject: [IdempotencyStore, MESSAGING_SETTINGS, MessagingMetrics],
+    useFactory: (store: IdempotencyStore, settings: MessagingSettings, metrics: MessagingMetrics) => createGuard(store, settings, metrics),
   },
   {
     provide: IdempotencyGuards,
@@ -111,7 +111,12 @@ const consumingProviders: Provider[] = [
       settings: MessagingSettings,
       metrics: MessagingMetrics,
     ) =>
-      new IdempotencyGuards(guard, subscriptions, (prefix) => createGuard(redis, prefix, settings, metrics), settings.names.redisKeyPrefix),
+      new IdempotencyGuards(
+        guard,
+        subscriptions,
+        (prefix) => createGuard(createStore(redis, prefix, settings, metrics), settings, metrics),
+        settings.names.redisKeyPrefix,
+      ),
   },
   {
     provide: DeadLetterIndex,

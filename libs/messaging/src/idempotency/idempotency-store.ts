@@ -58,6 +58,8 @@ export class IdempotencyStore {
     private readonly doneTtlSeconds: number,
     private readonly replicaAcks?: ReplicaAcks,
     batching: BatchTiming = UNBATCHED,
+    /** Told how many commits each batch carries (messaging_guard_commit_batch_size). */
+    onBatch?: (size: number) => void,
   ) {
     redis.defineCommand('idemCommitBatch', { lua: COMMIT_BATCH });
     redis.defineCommand('idemClaim', { numberOfKeys: 2, lua: CLAIM });
@@ -65,7 +67,7 @@ export class IdempotencyStore {
     redis.defineCommand('idemRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('idemRenew', { numberOfKeys: 2, lua: RENEW });
     this.redis = redis as IdempotencyRedis;
-    this.commits = new RequestBatcher((batch) => this.commitBatch(batch), batching);
+    this.commits = new RequestBatcher((batch) => this.commitBatch(batch), batching, onBatch);
   }
 
   /**

@@ -23,6 +23,17 @@ describe('RequestBatcher', () => {
     expect(batches).toEqual([[1, 2, 3]]);
   });
 
+  it('tells the size of each batch as it is sent', async () => {
+    const sizes: number[] = [];
+    const batcher = new RequestBatcher<number, number>(
+      (requests) => Promise.resolve(requests),
+      { maxSize: 2, flushMs: 0 },
+      (size) => sizes.push(size),
+    );
+    await Promise.all([1, 2, 3].map((n) => batcher.add(n)));
+    expect(sizes).toEqual([2, 1]);
+  });
+
   it('sends as soon as a batch is full, the rest in the next one', async () => {
     const { batcher, batches } = setUp(2, 0);
     const pending = [1, 2, 3].map((n) => batcher.add(n));

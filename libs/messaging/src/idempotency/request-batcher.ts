@@ -25,6 +25,8 @@ export class RequestBatcher<Request, Result> {
   constructor(
     private readonly send: (requests: Request[]) => Promise<(Result | Error)[]>,
     private readonly timing: BatchTiming,
+    /** Told the size of each batch as it is sent (a metric). */
+    private readonly onSend?: (size: number) => void,
   ) {}
 
   add(request: Request): Promise<Result> {
@@ -50,6 +52,7 @@ export class RequestBatcher<Request, Result> {
     const batch = this.waiting;
     if (batch.length === 0) return;
     this.waiting = [];
+    this.onSend?.(batch.length);
     let sent: Promise<(Result | Error)[]>;
     try {
       sent = this.send(batch.map((entry) => entry.request));

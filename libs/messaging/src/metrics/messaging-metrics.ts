@@ -107,6 +107,12 @@ export class MessagingMetrics {
     labelNames: ['stage'] as const,
     registers: [this.registry],
   });
+  readonly guardCommitBatchSize = new Histogram({
+    name: 'messaging_guard_commit_batch_size',
+    help: 'Commits the guard sent to Redis in one script, per batch (at most IDEMPOTENCY_COMMIT_BATCH_SIZE): near 1 under a backlog means every delivery pays a round trip of its own.',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    registers: [this.registry],
+  });
   readonly guardHandedBack = new Counter({
     name: 'messaging_guard_handed_back_total',
     help: 'Deliveries the guard handed back to the broker without counting an attempt, by reason: hold_bound, lock_lost, stopping.',
