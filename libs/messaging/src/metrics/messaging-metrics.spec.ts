@@ -42,3 +42,18 @@ describe('MessagingMetrics: messaging_consumed_total', () => {
     expect(read.values.find((value) => value.labels.result === 'processed')?.value).toBe(3);
   });
 });
+
+describe('MessagingMetrics: messaging_messages_accepted_total', () => {
+  it('adds the messages counted with countPublished at every read, beside those counted with inc', async () => {
+    const metrics = new MessagingMetrics();
+    metrics.countPublished();
+    metrics.countPublished();
+    metrics.accepted.inc({ status: 'pending' });
+    let text = await metrics.render();
+    expect(text).toContain('messaging_messages_accepted_total{status="published"} 2');
+    expect(text).toContain('messaging_messages_accepted_total{status="pending"} 1');
+    metrics.countPublished();
+    text = await metrics.render();
+    expect(text).toContain('messaging_messages_accepted_total{status="published"} 3');
+  });
+});

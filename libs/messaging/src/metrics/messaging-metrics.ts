@@ -8,17 +8,21 @@ export type ReplayResult = 'published' | 'failed' | 'deferred' | 'parked';
 
 const PROCESSED = { result: 'processed' } as const;
 const DUPLICATE = { result: 'duplicate' } as const;
+const PUBLISHED = { status: 'published' } as const;
 
 /** Every metric of the messaging rooms, on one registry that `GET /metrics` renders. */
 @Injectable()
 export class MessagingMetrics {
   readonly registry = new Registry();
 
+  /** Messages confirmed (counted by countPublished) and not yet added to `accepted` (done at each read of it). */
+  private publishedSinceRead = 0;
   readonly accepted = new Counter({
     name: 'messaging_messages_accepted_total',
     help: 'Messages answered 202, by status (published: confirmed by the broker; pending: stored in the outbox).',
     labelNames: ['status'] as const,
     registers: [this.registry],
+    collect: () => this.addPublishedSinceRead(),
   });
   readonly refused = new Counter({
     name: 'messaging_messages_refused_total',
@@ -149,6 +153,16 @@ export class MessagingMetrics {
    */
   countConsumed(result: 'processed' | 'duplicate'): void {
     this.consumedSinceRead[result]++;
+  }
+
+  /** One message the broker confirmed (accepted as published): a plain increment, as countConsumed. */
+  countPublished(): void {
+    this.publishedSinceRead++;
+  }
+
+  private addPublishedSinceRead(): void {
+    if (this.publishedSinceRead > 0) this.accepted.inc(PUBLISHED, this.publishedSinceRead);
+    this.publishedSinceRead = 0;
   }
 
   private addConsumedSinceRead(): void {

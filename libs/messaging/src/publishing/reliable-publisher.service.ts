@@ -19,7 +19,6 @@ export interface PublishOptions {
 /** Label sets of the hot path's metrics, made once rather than per message (never changed). */
 const CONFIRMED = { outcome: 'confirmed' } as const;
 const FAILED = { outcome: 'failed' } as const;
-const PUBLISHED = { status: 'published' } as const;
 const PENDING = { status: 'pending' } as const;
 
 /**
@@ -112,7 +111,7 @@ export class ReliablePublisher {
     try {
       await this.broker.publish(message, occurredAtMs);
       this.metrics.confirmLatency.observe(CONFIRMED, (performance.now() - started) / 1000);
-      this.metrics.accepted.inc(PUBLISHED);
+      this.metrics.countPublished();
       if (this.infoEnabled) {
         this.logger.log(
           { messageId: message.id, correlationId: message.correlationId, type: message.type, status: 'published' },
