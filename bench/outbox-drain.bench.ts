@@ -25,6 +25,12 @@ const FILL_CONCURRENCY = 1_000;
 interface DrainRun {
   ms: number;
   perSecond: number;
+  /** CPU the publishing process used per message over the timed phase, µs (the producer's from /proc, 10 ms resolution). */
+  cpuUsPerMessage: number;
+}
+
+function cpuCell(runs: DrainRun[]): string {
+  return `${formatNumber(mean(runs.map((run) => run.cpuUsPerMessage)))} µs`;
 }
 
 /**
@@ -53,10 +59,12 @@ async function projectRound(env: TestEnv, producer: BenchApp): Promise<DrainRun>
   // see outbox-store.ts) goes to 0 in one command. From here the clock runs.
   const dueKey = `${settings.names.redisKeyPrefix}:{outbox}:due`;
   const started = performance.now();
+  const cpuStarted = producer.cpuMs();
   await env.redis.zunionstore(dueKey, 1, dueKey, 'WEIGHTS', 0);
   // A record is removed only after its confirm: an empty outbox means every confirm is in.
   while ((await store.counts()).pending > 0) await sleep(10);
   const ms = performance.now() - started;
+  const cpuMs = producer.cpuMs() - cpuStarted;
 
   // The job counts a batch once its removal's answer is in, which can reach the producer after the
   // empty outbox was seen here: wait for the count instead of reading it once.
@@ -71,7 +79,7 @@ async function projectRound(env: TestEnv, producer: BenchApp): Promise<DrainRun>
   if (after - before < BACKLOG || ready < BACKLOG) {
     throw new Error(`drain: ${after - before} replays published and ${ready} messages in the queue, expected ${BACKLOG}`);
   }
-  return { ms, perSecond: (BACKLOG / ms) * 1000 };
+  return { ms, perSecond: (BACKLOG / ms) * 1000, cpuUsPerMessage: (cpuMs * 1000) / BACKLOG };
 }
 
 /**
@@ -101,7 +109,8 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
           await producer.endProfile();
         } else {
           const result = await rawPublish(env, { exchange: BASELINE_QUEUE, count: BACKLOG, window: WINDOW, type: 'bench.outbox' });
-          run = { ms: result.ms, perSecond: result.perSecond };
+          const { cpuMs } = result as typeof result & { cpuMs: number };
+          run = { ms: result.ms, perSecond: result.perSecond, cpuUsPerMessage: (cpuMs * 1000) / BACKLOG };
           if (round === ROUNDS)
             memory.push({
               process: 'baseline: raw confirmed publisher',
@@ -111,7 +120,9 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
             });
         }
         (who === 'project' ? project : bare).push(run);
-        context.log(`drain round ${round} ${who}: ${run.ms.toFixed(0)} ms (${run.perSecond.toFixed(0)} msg/s)`);
+        context.log(
+          `drain round ${round} ${who}: ${run.ms.toFixed(0)} ms (${run.perSecond.toFixed(0)} msg/s, ${run.cpuUsPerMessage.toFixed(0)} µs CPU/msg)`,
+        );
       }
     }
     memory.unshift({ process: 'producer', when: 'outbox drain', ...producer.memory() });
@@ -136,11 +147,11 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
       `publish to last confirm. Both go through a topic exchange to a quorum queue. ${ROUNDS} rounds per side, ` +
       'alternating order; the table shows the mean.',
     table: {
-      header: ['', 'time to drain', 'messages/s'],
+      header: ['', 'time to drain', 'messages/s', 'CPU per message'],
       rows: [
-        ['project (replay job)', `${formatNumber(projectMs)} ms`, formatNumber((BACKLOG / projectMs) * 1000)],
-        ['baseline (raw confirmed publishing)', `${formatNumber(baselineMs)} ms`, formatNumber((BACKLOG / baselineMs) * 1000)],
-        ['**project / baseline** (rate, mean of the rounds)', formatTarget(mean(ratios), ratios, TARGET), ''],
+        ['project (replay job)', `${formatNumber(projectMs)} ms`, formatNumber((BACKLOG / projectMs) * 1000), cpuCell(project)],
+        ['baseline (raw confirmed publishing)', `${formatNumber(baselineMs)} ms`, formatNumber((BACKLOG / baselineMs) * 1000), cpuCell(bare)],
+        ['**project / baseline** (rate, mean of the rounds)', formatTarget(mean(ratios), ratios, TARGET), '', ''],
       ],
     },
     rounds: {
@@ -153,6 +164,8 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
       ]),
     },
     notes: [
+      'CPU per message: user + system time of the publishing process over the timed phase (the producer from /proc, the ' +
+        'baseline from process.cpuUsage), divided by the messages: the steadier figure on a shared machine.',
       `Each project round checks that ${formatNumber(BACKLOG)} replays were counted as published and that the work queue holds them.`,
     ],
     memory,
