@@ -27,28 +27,35 @@ redis.call('HSET', KEYS[1], 'body', ARGV[2], 'type', ARGV[3], 'correlationId', A
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
 return 1`;
 
-/** Fields a claim returns per record, after its id. */
+/** A record's fields as list() and find() read them, after its id; a claim returns the same ones (see CLAIM). */
 export const CLAIMED_FIELDS = ['body', 'type', 'correlationId', 'storedAt', 'attempts', 'deferrals', 'lastError', 'trace'] as const;
 
 /**
- * Claims up to ARGV[2] due records by pushing their due time to the end of a lease of ARGV[1] ms;
- * returns them flat (id, then CLAIMED_FIELDS). ARGV[3]: the record key prefix.
+ * Claims up to ARGV[2] due records by pushing their due time to the end of a lease of ARGV[1] ms.
+ * ARGV[3]: the record key prefix. The answer is two strings, not ten per record, so the producer parses
+ * two replies per claim instead of thousands: a JSON array with, per record, its id and the
+ * CLAIMED_FIELDS after the body, then the body's length in bytes; and every body, concatenated in the
+ * same order (the bodies stay bytes, never JSON-escaped). No records: an empty answer.
  */
 export const CLAIM = `${SERVER_NOW}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local leaseEnd = now + tonumber(ARGV[1])
-local out = {}
+local meta, bodies = {}, {}
 for _, id in ipairs(ids) do
   local rec = redis.call('HMGET', ARGV[3] .. id, ${CLAIMED_FIELDS.map((field) => `'${field}'`).join(', ')})
   if rec[1] then
     redis.call('ZADD', KEYS[1], leaseEnd, id)
-    table.insert(out, id)
-    for i = 1, ${CLAIMED_FIELDS.length} do table.insert(out, rec[i] or '') end
+    local row = { id }
+    for i = 2, ${CLAIMED_FIELDS.length} do row[i] = rec[i] or '' end
+    row[${CLAIMED_FIELDS.length + 1}] = #rec[1]
+    meta[#meta + 1] = row
+    bodies[#bodies + 1] = rec[1]
   else
     redis.call('ZREM', KEYS[1], id)
   end
 end
-return out`;
+if #meta == 0 then return {} end
+return { cjson.encode(meta), table.concat(bodies) }`;
 
 /**
  * Makes claimed records due again at once, without counting anything: a replay run that halted gives

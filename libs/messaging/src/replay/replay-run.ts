@@ -36,11 +36,14 @@ export interface ReplayRunHooks {
  * broker does not idle during the Redis scripts.
  *
  * - The run starts with a single message and waits for its answer before it opens the window: a broker
- *   that cannot confirm gets one message per run.
+ *   that cannot confirm gets one message per run. The first full claim is made while that answer is
+ *   awaited, so the window opens without a Redis round trip (if the run halts, it is released).
  * - At most `window` publishes are in flight. The next claim (of `window` messages) starts as soon as
  *   fewer than `window` claimed messages wait to be sent.
  * - A message is removed only after its confirm. Confirms and failures are written in batches: while
- *   one write runs, the next results gather.
+ *   one write runs, the next results gather, and while publishes are in flight confirms are written only
+ *   once a quarter of the window has gathered (each write costs the producer a command's fixed cost,
+ *   and the outbox is not on the broker's path). A failure, or nothing left in flight, writes at once.
  * - The first failure of the broker's or the link's state (timeout, lost channel, blocked, full
  *   window), or the publisher becoming not ready, halts the run: nothing more is sent, the publishes in
  *   flight are answered, and the claimed messages not sent are released (due again, nothing counted).
@@ -63,6 +66,8 @@ export class ReplayRun {
   private writeError?: Error;
   /** Woken when a publish is answered or a claim lands. */
   private wake?: () => void;
+  /** Confirms gathered before they are written while publishes are in flight (see write). */
+  private readonly writeBatch: number;
 
   constructor(
     private readonly outbox: OutboxStore,
@@ -71,12 +76,15 @@ export class ReplayRun {
     private readonly hooks: ReplayRunHooks,
     /** The job is stopping: send nothing more. */
     private readonly stopping: () => boolean,
-  ) {}
+  ) {
+    this.writeBatch = Math.max(1, Math.floor(settings.window / 4));
+  }
 
   async run(): Promise<ReplayReport> {
     this.waiting.push(...(await this.outbox.claimDue(1, this.settings.leaseMs)));
     if (this.waiting.length === 0) return this.report;
     this.send(this.waiting.shift()!);
+    this.claim();
     while (this.inFlight > 0) await this.nextEvent();
     while (!this.halted) {
       if (this.stopping() || !this.broker.isReady()) {
@@ -111,19 +119,23 @@ export class ReplayRun {
 
   private claim(): void {
     const limit = this.settings.window;
-    this.claiming = this.outbox
-      .claimDue(limit, this.settings.leaseMs)
-      .then(
-        (entries) => {
-          this.waiting.push(...entries);
-          if (entries.length < limit) this.exhausted = true;
-        },
-        (error: Error) => this.fail(error),
-      )
-      .finally(() => {
-        this.claiming = undefined;
-        this.notify();
-      });
+    // `claiming` is cleared in the same turn the entries land, so the loop can claim again at once.
+    this.claiming = this.outbox.claimDue(limit, this.settings.leaseMs).then(
+      (entries) => {
+        for (const entry of entries) this.waiting.push(entry);
+        if (entries.length < limit) this.exhausted = true;
+        this.claimed();
+      },
+      (error: Error) => {
+        this.fail(error);
+        this.claimed();
+      },
+    );
+  }
+
+  private claimed(): void {
+    this.claiming = undefined;
+    this.notify();
   }
 
   private send(entry: OutboxEntry): void {
@@ -155,9 +167,13 @@ export class ReplayRun {
     this.writeError ??= error;
   }
 
-  /** Writes the results gathered so far, unless a write is running (it writes them when it is done). */
+  /**
+   * Writes the results gathered so far, unless a write is running (it writes them when it is done), or
+   * only a few confirms gathered while more answers are coming.
+   */
   private write(): void {
     if (this.writing || this.writeError || (this.confirmed.length === 0 && this.failures.length === 0)) return;
+    if (this.failures.length === 0 && this.inFlight > 0 && this.confirmed.length < this.writeBatch) return;
     const confirmed = this.confirmed.splice(0);
     const failures = this.failures.splice(0);
     this.writing = this.record(confirmed, failures)
