@@ -150,7 +150,12 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
       header: ['', 'time to drain', 'messages/s', 'CPU per message'],
       rows: [
         ['project (replay job)', `${formatNumber(projectMs)} ms`, formatNumber((BACKLOG / projectMs) * 1000), cpuCell(project)],
-        ['baseline (raw confirmed publishing)', `${formatNumber(baselineMs)} ms`, formatNumber((BACKLOG / baselineMs) * 1000), cpuCell(bare)],
+        [
+          'baseline (raw confirmed publishing)',
+          `${formatNumber(baselineMs)} ms`,
+          formatNumber((BACKLOG / baselineMs) * 1000),
+          cpuCell(bare),
+        ],
         ['**project / baseline** (rate, mean of the rounds)', formatTarget(mean(ratios), ratios, TARGET), '', ''],
       ],
     },
