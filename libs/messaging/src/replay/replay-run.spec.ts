@@ -48,6 +48,9 @@ class HandAnsweredBroker {
       this.maxInFlight = Math.max(this.maxInFlight, this.pending.size);
     });
   }
+  send(entry: OutboxEntry, _occurredAtMs: number | undefined, answer: (error?: PublishFailedError) => void): void {
+    this.publish(entry).then(() => answer(), answer);
+  }
   /** Answers every publish in flight (confirmed, or the kind given for some ids), then lets the run go on. */
   async answerAll(failures: Record<string, PublishFailedError['kind']> = {}): Promise<void> {
     for (const [id, { resolve, reject }] of [...this.pending]) {
