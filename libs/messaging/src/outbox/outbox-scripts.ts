@@ -5,6 +5,9 @@
  * (TIME before a write needs effects replication, the only mode since Redis 7 and the default since 5.)
  */
 
+/** Most arguments handed to one redis.call through unpack (Lua's C stack holds some 8,000). */
+const UNPACK_CHUNK = 1000;
+
 /** Sets `now` to the server's time in milliseconds. */
 export const SERVER_NOW = `
 local clock = redis.call('TIME')
@@ -40,11 +43,16 @@ export const CLAIMED_FIELDS = ['body', 'type', 'correlationId', 'storedAt', 'att
 export const CLAIM = `${SERVER_NOW}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local leaseEnd = now + tonumber(ARGV[1])
-local meta, bodies = {}, {}
+local meta, bodies, leased = {}, {}, {}
 for _, id in ipairs(ids) do
   local rec = redis.call('HMGET', ARGV[3] .. id, ${CLAIMED_FIELDS.map((field) => `'${field}'`).join(', ')})
   if rec[1] then
-    redis.call('ZADD', KEYS[1], leaseEnd, id)
+    leased[#leased + 1] = leaseEnd
+    leased[#leased + 1] = id
+    if #leased == ${UNPACK_CHUNK} then
+      redis.call('ZADD', KEYS[1], unpack(leased))
+      leased = {}
+    end
     local row = { id }
     for i = 2, ${CLAIMED_FIELDS.length} do row[i] = rec[i] or '' end
     row[${CLAIMED_FIELDS.length + 1}] = #rec[1]
@@ -54,6 +62,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
   end
 end
+if #leased > 0 then redis.call('ZADD', KEYS[1], unpack(leased)) end
 if #meta == 0 then return {} end
 return { cjson.encode(meta), table.concat(bodies) }`;
 
@@ -68,11 +77,20 @@ for i = 1, #ARGV do
 end
 return #ARGV`;
 
-/** Deletes records whose publish the broker confirmed. ARGV[1]: the record key prefix, then ids. */
+/**
+ * Deletes records whose publish the broker confirmed. ARGV[1]: the record key prefix, then ids. One
+ * DEL and one ZREM per chunk of ids rather than two calls per id: a drain removes every record it sends.
+ */
 export const REMOVE = `
+local keys, ids = {}, {}
 for i = 2, #ARGV do
-  redis.call('DEL', ARGV[1] .. ARGV[i])
-  redis.call('ZREM', KEYS[1], ARGV[i])
+  keys[#keys + 1] = ARGV[1] .. ARGV[i]
+  ids[#ids + 1] = ARGV[i]
+  if #ids == ${UNPACK_CHUNK} or i == #ARGV then
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', KEYS[1], unpack(ids))
+    keys, ids = {}, {}
+  end
 end
 return #ARGV - 1`;
 
