@@ -10,6 +10,8 @@ import type { BenchSection, MemoryReading } from './support/report';
 import { formatNumber, formatRatio, formatTarget, mean, sleep } from './support/stats';
 
 const BACKLOG = 20_000;
+/** Messages each side sends before the first round. */
+const WARM_UP = 2_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET = 0.8;
 /** The replay job's confirm window (OUTBOX_REPLAY_BATCH_SIZE default), and the raw publisher's: the same for both. */
@@ -37,22 +39,22 @@ function cpuCell(runs: DrainRun[]): string {
  * Writes the backlog through the library's own OutboxStore, as failed sends would, but not yet due
  * (stored "in the future"), so the running producer leaves it alone while it is being written.
  */
-async function fillOutbox(store: OutboxStore, dueInMs: number): Promise<void> {
+async function fillOutbox(store: OutboxStore, dueInMs: number, count: number): Promise<void> {
   const pad = 'x'.repeat(PAYLOAD_PAD);
-  for (let start = 0; start < BACKLOG; start += FILL_CONCURRENCY) {
+  for (let start = 0; start < count; start += FILL_CONCURRENCY) {
     const writes: Promise<void>[] = [];
-    for (let i = start; i < Math.min(BACKLOG, start + FILL_CONCURRENCY); i++) {
+    for (let i = start; i < Math.min(count, start + FILL_CONCURRENCY); i++) {
       writes.push(store.store(toWireMessage(createEnvelope('bench.outbox', { i, pad }), randomUUID()), 'bench: broker refused', dueInMs));
     }
     await Promise.all(writes);
   }
 }
 
-async function projectRound(env: TestEnv, producer: BenchApp): Promise<DrainRun> {
+async function projectRound(env: TestEnv, producer: BenchApp, count = BACKLOG): Promise<DrainRun> {
   const settings = defaultSettings();
   const store = new OutboxStore(env.redis, settings.names.redisKeyPrefix);
-  await fillOutbox(store, 3_600_000);
-  if ((await store.counts()).pending !== BACKLOG) throw new Error(`outbox holds ${(await store.counts()).pending}, not ${BACKLOG}`);
+  await fillOutbox(store, 3_600_000, count);
+  if ((await store.counts()).pending !== count) throw new Error(`outbox holds ${(await store.counts()).pending}, not ${count}`);
   const before = metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="published"}');
 
   // The whole backlog becomes due at once: every record's due time (the sorted set the store keeps,
@@ -71,15 +73,15 @@ async function projectRound(env: TestEnv, producer: BenchApp): Promise<DrainRun>
   const published = async () =>
     metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="published"}');
   let after = await published();
-  for (let tries = 0; after - before < BACKLOG && tries < 100; tries++) {
+  for (let tries = 0; after - before < count && tries < 100; tries++) {
     await sleep(20);
     after = await published();
   }
   const ready = (await queueState(env, settings.names.queue))?.ready ?? 0;
-  if (after - before < BACKLOG || ready < BACKLOG) {
-    throw new Error(`drain: ${after - before} replays published and ${ready} messages in the queue, expected ${BACKLOG}`);
+  if (after - before < count || ready < count) {
+    throw new Error(`drain: ${after - before} replays published and ${ready} messages in the queue, expected ${count}`);
   }
-  return { ms, perSecond: (BACKLOG / ms) * 1000, cpuUsPerMessage: (cpuMs * 1000) / BACKLOG };
+  return { ms, perSecond: (count / ms) * 1000, cpuUsPerMessage: (cpuMs * 1000) / count };
 }
 
 /**
@@ -96,8 +98,11 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
   const queue = defaultSettings().names.queue;
   try {
     const producer = await startBenchApp(context, 'producer', env, 'drain', { OUTBOX_REPLAY_INTERVAL_MS: String(REPLAY_INTERVAL_MS) });
-    // Warm-up: a small backlog through the same path, and the baseline's queue declared.
-    await rawPublish(env, { exchange: BASELINE_QUEUE, declareQueue: BASELINE_QUEUE, count: 2_000, window: WINDOW, type: 'bench.outbox' });
+    // Warm-up: a small backlog through the same path on each side (the producer's replay path is
+    // compiled by then, as in a producer that has been running; each baseline round is a fresh
+    // process), and the baseline's queue declared.
+    await rawPublish(env, { exchange: BASELINE_QUEUE, declareQueue: BASELINE_QUEUE, count: WARM_UP, window: WINDOW, type: 'bench.outbox' });
+    await projectRound(env, producer, WARM_UP);
     for (let round = 1; round <= ROUNDS; round++) {
       const order = round % 2 === 1 ? (['baseline', 'project'] as const) : (['project', 'baseline'] as const);
       for (const who of order) {
@@ -144,7 +149,8 @@ export async function outboxDrain(context: BenchContext): Promise<BenchSection> 
       'flight (`OUTBOX_REPLAY_BATCH_SIZE` default), claiming the next messages and removing confirmed ones while they are ' +
       'in flight. Baseline: `bench/baselines/raw-publish.js`, raw amqplib confirmed publishing ' +
       `of as many messages of the same size (ready-made in memory) with at most ${WINDOW} confirms outstanding, from first ` +
-      `publish to last confirm. Both go through a topic exchange to a quorum queue. ${ROUNDS} rounds per side, ` +
+      `publish to last confirm. Both go through a topic exchange to a quorum queue. After a warm-up of ` +
+      `${formatNumber(WARM_UP)} messages through each side, ${ROUNDS} rounds per side, ` +
       'alternating order; the table shows the mean.',
     table: {
       header: ['', 'time to drain', 'messages/s', 'CPU per message'],
