@@ -55,7 +55,9 @@ async function projectRound(env: TestEnv, producer: BenchApp, count = BACKLOG): 
   const store = new OutboxStore(env.redis, settings.names.redisKeyPrefix);
   await fillOutbox(store, 3_600_000, count);
   if ((await store.counts()).pending !== count) throw new Error(`outbox holds ${(await store.counts()).pending}, not ${count}`);
-  const before = metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="published"}');
+  const metricsBefore = await (await fetch(producer.app.url('/metrics'))).text();
+  const before = metricValue(metricsBefore, 'messaging_replays_total{result="published"}');
+  const deferredBefore = metricValue(metricsBefore, 'messaging_replays_total{result="deferred"}');
 
   // The whole backlog becomes due at once: every record's due time (the sorted set the store keeps,
   // see outbox-store.ts) goes to 0 in one command. From here the clock runs.
@@ -77,6 +79,9 @@ async function projectRound(env: TestEnv, producer: BenchApp, count = BACKLOG): 
     await sleep(20);
     after = await published();
   }
+  const deferred =
+    metricValue(await (await fetch(producer.app.url('/metrics'))).text(), 'messaging_replays_total{result="deferred"}') - deferredBefore;
+  if (deferred > 0) process.stderr.write(`drain: ${deferred} replays deferred\n`);
   const ready = (await queueState(env, settings.names.queue))?.ready ?? 0;
   if (after - before < count || ready < count) {
     throw new Error(`drain: ${after - before} replays published and ${ready} messages in the queue, expected ${count}`);

@@ -5,6 +5,9 @@ import { PublishFailedError } from '../publishing/publish-errors';
 import { traceReplay } from '../spans';
 import { backoffDelayMs } from './backoff';
 
+/** How many windows of claimed messages a run keeps waiting to be sent, at most (see ReplayRun). */
+const CLAIM_AHEAD = 2;
+
 /** What send() gives traceReplay when no span records and the callback answers (see send). */
 const UNTRACED = Promise.resolve();
 
@@ -43,7 +46,9 @@ export interface ReplayRunHooks {
  *   that cannot confirm gets one message per run. The first full claim is made while that answer is
  *   awaited, so the window opens without a Redis round trip (if the run halts, it is released).
  * - At most `window` publishes are in flight. The next claim (of `window` messages) starts as soon as
- *   fewer than `window` claimed messages wait to be sent.
+ *   fewer than `CLAIM_AHEAD` windows of claimed messages wait to be sent: a claim of 500 records runs
+ *   for 10 to 25 ms in Redis on a loaded host and waits behind other clients' commands, and with only
+ *   one window waiting the broker ran dry while it did (seen in the drain benchmark).
  * - A message is removed only after its confirm. Confirms and failures are written in batches: while
  *   one write runs, the next results gather, and while publishes are in flight confirms are written only
  *   once a quarter of the window has gathered (each write costs the producer a command's fixed cost,
@@ -95,7 +100,7 @@ export class ReplayRun {
         this.halted = true;
         break;
       }
-      if (this.waiting.length < this.settings.window && !this.claiming && !this.exhausted) this.claim();
+      if (this.waiting.length < this.settings.window * CLAIM_AHEAD && !this.claiming && !this.exhausted) this.claim();
       if (this.waiting.length > 0 && this.inFlight < this.settings.window) {
         this.send(this.waiting.shift()!);
         continue;
