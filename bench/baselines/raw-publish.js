@@ -7,7 +7,7 @@
  * env: AMQP_URL, EXCHANGE, COUNT, WINDOW (default 500), TYPE (routing key, default bench.publish),
  *      PAD (characters of filler in the payload, default 0), DECLARE_QUEUE (declare this quorum queue
  *      bound to EXCHANGE first; otherwise the exchange must exist)
- * prints {"result": {"count", "ms", "perSecond", "nacked", "rssBytes"}}.
+ * prints {"result": {"count", "ms", "perSecond", "nacked", "cpuMs" (user + system over the timed phase), "rssBytes"}}.
  */
 const { randomUUID } = require('node:crypto');
 const { setting, envelopeBody, publishProperties, declareQuorumQueue, connect, report } = require('./common');
@@ -44,6 +44,7 @@ async function main() {
   const slot = () => new Promise((resolve) => (wake = resolve));
 
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   for (const message of messages) {
     while (outstanding >= window) await slot();
     outstanding++;
@@ -53,8 +54,9 @@ async function main() {
   }
   while (outstanding > 0) await slot();
   const ms = performance.now() - started;
+  const cpu = process.cpuUsage(cpuStarted);
 
-  report({ count, ms, perSecond: (count / ms) * 1000, nacked });
+  report({ count, ms, perSecond: (count / ms) * 1000, nacked, cpuMs: (cpu.user + cpu.system) / 1000 });
   await connection.close();
 }
 

@@ -5,6 +5,9 @@
  * (TIME before a write needs effects replication, the only mode since Redis 7 and the default since 5.)
  */
 
+/** Most arguments handed to one redis.call through unpack (Lua's C stack holds some 8,000). */
+const UNPACK_CHUNK = 1000;
+
 /** Sets `now` to the server's time in milliseconds. */
 export const SERVER_NOW = `
 local clock = redis.call('TIME')
@@ -27,28 +30,41 @@ redis.call('HSET', KEYS[1], 'body', ARGV[2], 'type', ARGV[3], 'correlationId', A
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
 return 1`;
 
-/** Fields a claim returns per record, after its id. */
+/** A record's fields as list() and find() read them, after its id; a claim returns the same ones (see CLAIM). */
 export const CLAIMED_FIELDS = ['body', 'type', 'correlationId', 'storedAt', 'attempts', 'deferrals', 'lastError', 'trace'] as const;
 
 /**
- * Claims up to ARGV[2] due records by pushing their due time to the end of a lease of ARGV[1] ms;
- * returns them flat (id, then CLAIMED_FIELDS). ARGV[3]: the record key prefix.
+ * Claims up to ARGV[2] due records by pushing their due time to the end of a lease of ARGV[1] ms.
+ * ARGV[3]: the record key prefix. The answer is two strings, not ten per record, so the producer parses
+ * two replies per claim instead of thousands: a JSON array with, per record, its id and the
+ * CLAIMED_FIELDS after the body, then the body's length in bytes; and every body, concatenated in the
+ * same order (the bodies stay bytes, never JSON-escaped). No records: an empty answer.
  */
 export const CLAIM = `${SERVER_NOW}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local leaseEnd = now + tonumber(ARGV[1])
-local out = {}
+local meta, bodies, leased = {}, {}, {}
 for _, id in ipairs(ids) do
   local rec = redis.call('HMGET', ARGV[3] .. id, ${CLAIMED_FIELDS.map((field) => `'${field}'`).join(', ')})
   if rec[1] then
-    redis.call('ZADD', KEYS[1], leaseEnd, id)
-    table.insert(out, id)
-    for i = 1, ${CLAIMED_FIELDS.length} do table.insert(out, rec[i] or '') end
+    leased[#leased + 1] = leaseEnd
+    leased[#leased + 1] = id
+    if #leased == ${UNPACK_CHUNK} then
+      redis.call('ZADD', KEYS[1], unpack(leased))
+      leased = {}
+    end
+    local row = { id }
+    for i = 2, ${CLAIMED_FIELDS.length} do row[i] = rec[i] or '' end
+    row[${CLAIMED_FIELDS.length + 1}] = #rec[1]
+    meta[#meta + 1] = row
+    bodies[#bodies + 1] = rec[1]
   else
     redis.call('ZREM', KEYS[1], id)
   end
 end
-return out`;
+if #leased > 0 then redis.call('ZADD', KEYS[1], unpack(leased)) end
+if #meta == 0 then return {} end
+return { cjson.encode(meta), table.concat(bodies) }`;
 
 /**
  * Makes claimed records due again at once, without counting anything: a replay run that halted gives
@@ -61,11 +77,20 @@ for i = 1, #ARGV do
 end
 return #ARGV`;
 
-/** Deletes records whose publish the broker confirmed. ARGV[1]: the record key prefix, then ids. */
+/**
+ * Deletes records whose publish the broker confirmed. ARGV[1]: the record key prefix, then ids. One
+ * DEL and one ZREM per chunk of ids rather than two calls per id: a drain removes every record it sends.
+ */
 export const REMOVE = `
+local keys, ids = {}, {}
 for i = 2, #ARGV do
-  redis.call('DEL', ARGV[1] .. ARGV[i])
-  redis.call('ZREM', KEYS[1], ARGV[i])
+  keys[#keys + 1] = ARGV[1] .. ARGV[i]
+  ids[#ids + 1] = ARGV[i]
+  if #ids == ${UNPACK_CHUNK} or i == #ARGV then
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', KEYS[1], unpack(ids))
+    keys, ids = {}, {}
+  end
 end
 return #ARGV - 1`;
 

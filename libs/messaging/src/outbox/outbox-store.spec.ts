@@ -154,6 +154,20 @@ describe('OutboxStore.claimDue', () => {
     expect((await store.claimDue(2, LEASE)).map((e) => e.id)).toEqual(['m-4']);
   });
 
+  it('hands out each body as its bytes and each field as stored, whatever they hold (one reply per claim)', async () => {
+    const odd = { id: 'ü-"1"\n/\\', type: 'order.created', body: Buffer.from('{"a":"é€😀","b":"\\n\\""}'), correlationId: 'c "ö"\t/' };
+    const trace = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+    await store.store(odd, 'err "x"\n');
+    await store.store({ ...message('m-2'), body: Buffer.alloc(0), trace }, 'x');
+    // Both may be due in the same millisecond, and then come in the order of their ids: find them by id.
+    const claimed = await store.claimDue(10, LEASE);
+    const [first, second] = [odd.id, 'm-2'].map((id) => claimed.find((entry) => entry.id === id)!);
+    expect(first).toMatchObject({ id: odd.id, correlationId: odd.correlationId, lastError: 'err "x"\n', trace: undefined });
+    expect(first.body.equals(odd.body)).toBe(true);
+    expect(second).toMatchObject({ id: 'm-2', trace });
+    expect(second.body.length).toBe(0);
+  });
+
   it('drops a due id whose record is gone instead of returning it', async () => {
     await store.store(message('m-1'), 'x');
     await redis.del('test:{outbox}:record:m-1');

@@ -126,16 +126,21 @@ export class OutboxStore {
 
   /**
    * Atomically leases up to `limit` due messages for `leaseMs`. The answer is read as Buffers, so a
-   * body goes from Redis to the broker as the bytes it was stored as, never decoded and encoded again.
+   * body goes from Redis to the broker as the bytes it was stored as, never decoded and encoded again;
+   * the bodies of one claim are slices of one buffer (see CLAIM).
    */
   async claimDue(limit: number, leaseMs: number): Promise<OutboxEntry[]> {
-    const flat = await this.redis.outboxClaimBuffer(this.dueKey, leaseMs, limit, this.recordPrefix);
-    const entries: OutboxEntry[] = [];
-    const width = CLAIMED_FIELDS.length + 1;
-    for (let i = 0; i < flat.length; i += width) {
-      const fields: (string | null)[] = [];
-      for (let f = i + 2; f < i + width; f++) fields.push(flat[f].toString('utf8'));
-      entries.push(toEntry(flat[i].toString('utf8'), [null, ...fields], flat[i + 1]));
+    const reply = await this.redis.outboxClaimBuffer(this.dueKey, leaseMs, limit, this.recordPrefix);
+    if (reply.length < 2) return [];
+    const rows = JSON.parse(reply[0].toString('utf8')) as ClaimedRow[];
+    const bodies = reply[1];
+    const entries: OutboxEntry[] = new Array<OutboxEntry>(rows.length);
+    let offset = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      const end = offset + row[8];
+      entries[i] = toEntry(row[0], row as unknown as (string | null)[], bodies.subarray(offset, end));
+      offset = end;
     }
     return entries;
   }
@@ -197,7 +202,23 @@ export class OutboxStore {
   }
 }
 
-/** A record's fields, in CLAIMED_FIELDS order, as an entry; `bodyBytes`, when given, is the body as read. */
+/** One record of a claim's answer: its id, the CLAIMED_FIELDS after the body, the body's length in bytes. */
+type ClaimedRow = [
+  id: string,
+  type: string,
+  correlationId: string,
+  storedAt: string,
+  attempts: string,
+  deferrals: string,
+  lastError: string,
+  trace: string,
+  bodyBytes: number,
+];
+
+/**
+ * A record's fields, in CLAIMED_FIELDS order, as an entry; `bodyBytes`, when given, is the body as read
+ * (then the first field is not read: a claim's row holds the id there).
+ */
 function toEntry(
   id: string,
   [body, type, correlationId, storedAt, attempts, deferrals, lastError, trace]: (string | null)[],

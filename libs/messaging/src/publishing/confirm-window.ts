@@ -14,14 +14,17 @@ export interface ConfirmWindowHooks {
   lateConfirm(messageId: string): void;
 }
 
+/** How a publish's caller is answered, once: without an error when the broker confirmed it. */
+export type PublishAnswer = (error?: PublishFailedError) => void;
+
 /** One publish sent on the channel. */
 export interface InFlightPublish {
   readonly messageId: string;
   readonly bytes: number;
   /** performance.now() after which its caller is told it timed out. */
   readonly deadline: number;
-  resolve: () => void;
-  reject: (error: PublishFailedError) => void;
+  /** Its caller (a callback, not a promise: the replay job sends thousands a second without one each). */
+  readonly answer: PublishAnswer;
 }
 
 /** How often overdue confirms are looked for, at most. */
@@ -75,20 +78,14 @@ export class ConfirmWindow {
     return undefined;
   }
 
-  /** Takes a place for a publish about to be sent; the promise is its caller's answer. */
-  add(messageId: string, bytes: number): { publish: InFlightPublish; answer: Promise<void> } {
-    let resolve!: () => void;
-    let reject!: (error: PublishFailedError) => void;
-    const answer = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const publish: InFlightPublish = { messageId, bytes, deadline: performance.now() + this.limits.confirmTimeoutMs, resolve, reject };
+  /** Takes a place for a publish about to be sent; `answer` is called once with its caller's answer. */
+  add(messageId: string, bytes: number, answer: PublishAnswer): InFlightPublish {
+    const publish: InFlightPublish = { messageId, bytes, deadline: performance.now() + this.limits.confirmTimeoutMs, answer };
     this.inFlight.add(publish);
     this.awaiting.add(publish);
     this.bytes += bytes;
     this.sweeper ??= setInterval(() => this.expire(), sweepInterval(this.limits.confirmTimeoutMs)).unref();
-    return { publish, answer };
+    return publish;
   }
 
   /** The broker's answer (or the client's, when the channel closes). Ignored once the publish was released. */
@@ -116,10 +113,10 @@ export class ConfirmWindow {
 
   private answer(publish: InFlightPublish, outcome: 'confirmed' | PublishFailedError): void {
     if (outcome === 'confirmed') {
-      publish.resolve();
+      publish.answer();
     } else {
       this.hooks.failed(outcome);
-      publish.reject(outcome);
+      publish.answer(outcome);
     }
   }
 

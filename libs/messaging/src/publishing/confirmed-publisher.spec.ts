@@ -172,6 +172,24 @@ describe('ConfirmedPublisher: confirms', () => {
   });
 });
 
+describe('ConfirmedPublisher.send (the callback form of publish)', () => {
+  it('answers once per publish: with nothing on the confirm, the failure on a nack or a timeout; a refusal before it returns', async () => {
+    const { publisher, channel, manager } = await publisherOn({ confirmTimeoutMs: 50 });
+    const answers: Record<string, (string | undefined)[]> = { a: [], b: [], c: [], d: [] };
+    const answer = (id: string) => (error?: PublishFailedError) => answers[id].push(error?.kind);
+    publisher.send(message('a'), undefined, answer('a'));
+    publisher.send(message('b'), undefined, answer('b'));
+    publisher.send(message('c'), undefined, answer('c'));
+    channel().confirms[0](null);
+    channel().confirms[1](new Error('message nacked'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    channel().confirms[2](null);
+    manager.emit('blocked', { reason: 'low on memory' });
+    publisher.send(message('d'), undefined, answer('d'));
+    expect(answers).toEqual({ a: [undefined], b: ['nacked'], c: ['timeout'], d: ['blocked'] });
+  });
+});
+
 describe('ConfirmedPublisher: bounds on the confirms in flight', () => {
   it('fails a send beyond PUBLISH_MAX_IN_FLIGHT at once, without sending it, until a confirm frees a place', async () => {
     const { publisher, channel, metrics } = await publisherOn({ maxInFlight: 2 });

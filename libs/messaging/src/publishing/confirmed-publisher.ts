@@ -7,7 +7,7 @@ import { publishProperties, type WireMessage } from '../envelope';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { buildTopology, declareTopology } from '../topology';
-import { ConfirmWindow, type InFlightPublish } from './confirm-window';
+import { ConfirmWindow, type InFlightPublish, type PublishAnswer } from './confirm-window';
 import { PublishFailedError } from './publish-errors';
 
 /** amqplib answers a nack with this error; every other error it gives a confirm callback means the channel closed. */
@@ -109,18 +109,28 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
   }
 
   publish(message: WireMessage, occurredAtMs?: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.send(message, occurredAtMs, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /**
+   * publish() with a callback instead of a promise, for a caller that sends thousands a second (the
+   * replay job): `answer` is called once, with the same outcomes publish() rejects with, and may be
+   * called before send returns (a publish refused at once).
+   */
+  send(message: WireMessage, occurredAtMs: number | undefined, answer: PublishAnswer): void {
     const notReady = this.notReadyReason();
-    if (notReady !== undefined) return this.refuse(this.blockedBy !== undefined ? 'blocked' : 'not-connected', message.id, notReady);
+    if (notReady !== undefined)
+      return this.refuse(this.blockedBy !== undefined ? 'blocked' : 'not-connected', message.id, notReady, answer);
     const full = this.window.refusal(message.body.length);
-    if (full !== undefined) return this.refuse('backpressure', message.id, full);
+    if (full !== undefined) return this.refuse('backpressure', message.id, full, answer);
     let properties: ReturnType<typeof publishProperties>;
     try {
       properties = publishProperties(message, occurredAtMs);
     } catch (error) {
-      return this.refuse('unpublishable', message.id, (error as Error).message);
+      return this.refuse('unpublishable', message.id, (error as Error).message, answer);
     }
     const channel = this.channel as ConfirmChannel;
-    const { publish, answer } = this.window.add(message.id, message.body.length);
+    const publish = this.window.add(message.id, message.body.length, answer);
     try {
       channel.publish(this.settings.names.exchange, message.type, message.body, properties, (err: unknown) =>
         this.window.settle(publish, this.outcome(err, publish, channel)),
@@ -133,7 +143,6 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
       );
       this.retire(channel, (error as Error).message);
     }
-    return answer;
   }
 
   private outcome(err: unknown, publish: InFlightPublish, channel: ConfirmChannel): 'confirmed' | PublishFailedError {
@@ -147,10 +156,10 @@ export class ConfirmedPublisher implements OnApplicationBootstrap, OnApplication
     return 'confirmed';
   }
 
-  private refuse(kind: PublishFailedError['kind'], messageId: string, detail: string): Promise<void> {
+  private refuse(kind: PublishFailedError['kind'], messageId: string, detail: string, answer: PublishAnswer): void {
     const error = new PublishFailedError(kind, messageId, detail);
     this.metrics.publishFailures.inc({ kind });
-    return Promise.reject(error);
+    answer(error);
   }
 
   private setBlocked(reason: string | undefined): void {

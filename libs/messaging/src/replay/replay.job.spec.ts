@@ -51,6 +51,9 @@ function jobWith(answer: (id: string) => PublishFailureKind | 'confirmed', ready
       const outcome = answer(entry.id);
       return outcome === 'confirmed' ? Promise.resolve() : Promise.reject(new PublishFailedError(outcome, entry.id));
     },
+    send(entry: OutboxEntry, _occurredAtMs: number | undefined, answer: (error?: PublishFailedError) => void) {
+      this.publish(entry).then(() => answer(), answer);
+    },
   };
   const settings = loadMessagingSettings({ OUTBOX_REPLAY_BATCH_SIZE: '10' });
   const job = new ReplayJob(
