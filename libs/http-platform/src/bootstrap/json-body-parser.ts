@@ -16,7 +16,8 @@ const MAX_REASON_LENGTH = 200;
 
 /** The charset parameter of a content type, lower-cased; undefined without one. */
 export function charsetOf(contentType: string | undefined): string | undefined {
-  return contentType === undefined ? undefined : CHARSET.exec(contentType)?.[1]?.toLowerCase();
+  // Without parameters (the common `application/json`) there is no charset: no regular expression.
+  return contentType === undefined || !contentType.includes(';') ? undefined : CHARSET.exec(contentType)?.[1]?.toLowerCase();
 }
 
 /**
