@@ -9,7 +9,7 @@
  */
 import { createEnvelope } from '@app/messaging/envelope';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
-import { startApp, stopAll, type AppProcess } from '../support/app-process';
+import { startApp, stopAll, waitForReady, type AppProcess } from '../support/app-process';
 import { FaultProxy } from '../support/fault-proxy';
 import { metricValue } from '../support/http';
 import { assertExactlyOnce, processedCounts } from '../support/processed';
@@ -87,7 +87,8 @@ describe('batched consumer under faults (every message has exactly one effect)',
     env = await createTestEnv('consumer-batch');
     redisProxy = await FaultProxy.start(env.redisPort, env.redisHost);
     brokerProxy = await FaultProxy.start(env.amqpPort, env.amqpHost);
-    await startConsumer(); // declares the topology
+    // Ready means subscribed, so its work queue exists (live comes before the topology is declared).
+    await waitForReady(await startConsumer());
     connection = await env.amqp();
     channel = await connection.createConfirmChannel();
     // A ready consumer has its queue, but the keeper may still be declaring the exchange and the
