@@ -25,19 +25,27 @@ export const AMQP_SHORT_STRING_MAX_BYTES = 255;
 
 const ID_RULE = `a string of 1 to ${MESSAGE_ID_MAX_LENGTH} characters (at most ${AMQP_SHORT_STRING_MAX_BYTES} bytes of UTF-8)`;
 
+function idProblem(id: unknown): string | undefined {
+  return typeof id !== 'string' ||
+    id.length === 0 ||
+    id.length > MESSAGE_ID_MAX_LENGTH ||
+    Buffer.byteLength(id) > AMQP_SHORT_STRING_MAX_BYTES
+    ? `message id must be ${ID_RULE}`
+    : undefined;
+}
+
+function typeProblem(type: unknown): string | undefined {
+  return typeof type !== 'string' || !MESSAGE_TYPE_PATTERN.test(type)
+    ? 'message type must be 1 to 128 characters of a-z A-Z 0-9 . _ -'
+    : undefined;
+}
+
 /** Why the envelope is not one the consumer would accept, or undefined. The rules of assertEnvelope, said for the sender. */
 function envelopeProblem(envelope: MessageEnvelope): string | undefined {
   if (!isPlainObject(envelope)) return 'the message must be an envelope object';
   const { id, type, occurredAt, schemaVersion, payload } = envelope as unknown as Record<string, unknown>;
-  if (
-    typeof id !== 'string' ||
-    id.length === 0 ||
-    id.length > MESSAGE_ID_MAX_LENGTH ||
-    Buffer.byteLength(id) > AMQP_SHORT_STRING_MAX_BYTES
-  ) {
-    return `message id must be ${ID_RULE}`;
-  }
-  if (typeof type !== 'string' || !MESSAGE_TYPE_PATTERN.test(type)) return 'message type must be 1 to 128 characters of a-z A-Z 0-9 . _ -';
+  const problem = idProblem(id) ?? typeProblem(type);
+  if (problem !== undefined) return problem;
   if (typeof schemaVersion !== 'number' || !SUPPORTED_SCHEMA_VERSIONS.includes(schemaVersion)) {
     return `unsupported schema version ${JSON.stringify(schemaVersion) ?? String(schemaVersion)}`;
   }
@@ -101,12 +109,8 @@ export function encodeNewMessage(
   occurredAt: Date = new Date(),
 ): NewWireMessage {
   const problem =
-    (typeof id !== 'string' || id.length === 0 || id.length > MESSAGE_ID_MAX_LENGTH || Buffer.byteLength(id) > AMQP_SHORT_STRING_MAX_BYTES
-      ? `message id must be ${ID_RULE}`
-      : undefined) ??
-    (typeof type !== 'string' || !MESSAGE_TYPE_PATTERN.test(type)
-      ? 'message type must be 1 to 128 characters of a-z A-Z 0-9 . _ -'
-      : undefined) ??
+    idProblem(id) ??
+    typeProblem(type) ??
     (isPlainObject(payload) ? undefined : 'payload must be a JSON object') ??
     correlationIdProblem(correlationId) ??
     payloadProblem(payload, limits.maxPayloadDepth);
