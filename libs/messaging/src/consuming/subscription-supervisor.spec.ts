@@ -23,20 +23,21 @@ function fakeAmqp() {
   const setups: ((channel: Channel) => void)[] = [];
   const registered: string[] = [];
   const subscribers: Handler[] = [];
+  const wrapper = {
+    addSetup: (setup: (channel: Channel) => void) => (setups.push(setup), Promise.resolve()),
+    _onConnect: () => Promise.resolve(),
+    _channel: undefined as { close(): Promise<void> } | undefined,
+  };
   const amqp = {
-    managedConnection: Object.assign(new EventEmitter(), { connection: undefined }),
-    managedChannels: {
-      AmqpConnection: {
-        addSetup: (setup: (channel: Channel) => void) => (setups.push(setup), Promise.resolve()),
-        _onConnect: () => Promise.resolve(),
-      },
-    },
+    managedConnection: Object.assign(new EventEmitter(), { connection: undefined as object | undefined }),
+    managedChannels: { AmqpConnection: wrapper },
+    managedChannel: wrapper,
     createSubscriber: (handler: Handler) => (subscribers.push(handler), Promise.resolve({ consumerTag: 'ctag-1' })),
     registerConsumerForQueue: (consumer: { consumerTag: string }) => registered.push(consumer.consumerTag),
     unregisterConsumerForQueue: (tag: string) => registered.splice(registered.indexOf(tag), 1),
     resumeConsumer: () => Promise.resolve('ctag-2'),
   };
-  return { amqp, setups, registered, subscribers };
+  return { amqp, wrapper, setups, registered, subscribers };
 }
 
 function setUp() {
@@ -126,5 +127,60 @@ describe('SubscriptionSupervisor', () => {
     expect((response as Nack).requeue).toBe(true);
     expect(ran).toEqual(['before']);
     expect(supervisor.state()).toEqual({ up: false, detail: 'stopping: consumers cancelled' });
+  });
+
+  it('recycles the channel of a subscription left without a consumer while connected (a setup that never completed)', async () => {
+    jest.useFakeTimers();
+    try {
+      const { supervisor, amqp, wrapper, create } = setUp();
+      const close = jest.fn(() => Promise.resolve());
+      wrapper._channel = { close };
+      amqp.managedConnection.connection = {};
+      await create(() => Promise.resolve());
+      jest.advanceTimersByTime(5_000);
+      expect(close).not.toHaveBeenCalled();
+      jest.advanceTimersByTime(10_000);
+      expect(close).toHaveBeenCalledTimes(1);
+      // The recovery gets its own stall time before the check acts again.
+      jest.advanceTimersByTime(4_000);
+      expect(close).toHaveBeenCalledTimes(1);
+      await supervisor.stopConsuming();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('leaves a subscription without a consumer alone while the connection is down (the reconnect resubscribes)', async () => {
+    jest.useFakeTimers();
+    try {
+      const { supervisor, wrapper, create } = setUp();
+      const close = jest.fn(() => Promise.resolve());
+      wrapper._channel = { close };
+      await create(() => Promise.resolve());
+      jest.advanceTimersByTime(30_000);
+      expect(close).not.toHaveBeenCalled();
+      await supervisor.stopConsuming();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('does not open a second channel when a reconnect opened one while it declared the topology', async () => {
+    jest.useFakeTimers();
+    try {
+      const { supervisor, amqp, wrapper, channel, subscribe } = setUp();
+      const onConnect = jest.spyOn(wrapper, '_onConnect');
+      await subscribe(() => Promise.resolve());
+      amqp.managedConnection.connection = {};
+      channel.emit('close');
+      // The reopen is due: it starts declaring the topology; meanwhile the reconnect opens the channel.
+      jest.advanceTimersByTime(500);
+      wrapper._channel = { close: () => Promise.resolve() };
+      await jest.advanceTimersByTimeAsync(100);
+      expect(onConnect).not.toHaveBeenCalled();
+      await supervisor.stopConsuming();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -1,5 +1,5 @@
-import { AmqpConnection, Nack, type MessageHandlerOptions } from '@golevelup/nestjs-rabbitmq';
-import { Inject, Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
+import { AmqpConnection, Nack } from '@golevelup/nestjs-rabbitmq';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { ExternalContextCreator } from '@nestjs/core';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { ChannelWrapper } from 'amqp-connection-manager';
@@ -7,29 +7,11 @@ import type { SubscriptionSettings } from '../config';
 import { MESSAGING_SUBSCRIPTIONS } from '../messaging.constants';
 import { MessagingMetrics } from '../metrics';
 import { TopologyKeeper } from '../topology';
+import { ignoreFramesOfClosedChannels } from './closed-channel-frames';
 import { globalEnhancersOf } from './direct-handlers';
 import { IdempotentHandling } from './idempotent-handling';
-
-type Handler = (message: unknown, delivery?: unknown, headers?: unknown) => Promise<unknown>;
-
-/** What golevelup 9 keeps per consumer (`registerConsumerForQueue`), and the internals used here. */
-interface GolevelupConsumer {
-  type: string;
-  consumerTag: string;
-  msgOptions: MessageHandlerOptions;
-  channel: Channel;
-}
-interface GolevelupInternals {
-  createSubscriber(handler: Handler, options: MessageHandlerOptions, name: string, consumeOptions?: unknown): Promise<unknown>;
-  registerConsumerForQueue(consumer: GolevelupConsumer): void;
-  unregisterConsumerForQueue(consumerTag: string): void;
-}
-/** amqp-connection-manager 5's ChannelWrapper: its current channel and the step that opens one. */
-interface WrapperInternals {
-  _channel?: Channel;
-  _settingUp?: Promise<void>;
-  _onConnect(event: { connection: ChannelModel }): Promise<void>;
-}
+import type { GolevelupConsumer, GolevelupInternals, Handler, WrapperInternals } from './library-internals';
+import { recoverStalled } from './stalled-subscription';
 
 type LostCause = 'channel_closed' | 'cancelled';
 
@@ -37,36 +19,15 @@ interface Subscription {
   queue: string;
   consumerTag?: string;
   channel?: Channel;
-  lost?: { cause: LostCause | 'not_started'; detail: string };
-}
-
-/** amqplib 0.10's connection under its ChannelModel: the frame dispatch and the open channels by number. */
-interface AmqplibConnection {
-  accept?: (frame: { channel?: number }) => unknown;
-  channels?: unknown[];
-}
-
-/**
- * After the broker closes a channel (consumer_timeout, a 404 on a publish) amqplib releases its number
- * at once, but the broker can still send frames for it that were on their way (deliveries from a quorum
- * queue): amqplib then closes the whole connection ("Frame on unknown channel"), measured in about one
- * run in three. Those frames belong to a channel that is gone; the broker requeues their messages, so
- * they are dropped here instead.
- */
-const tolerant = new WeakSet<object>();
-function ignoreFramesOfClosedChannels(model: ChannelModel): void {
-  const connection = (model as unknown as { connection?: AmqplibConnection }).connection;
-  const accept = connection?.accept;
-  if (!connection || tolerant.has(connection) || typeof accept !== 'function' || !Array.isArray(connection.channels)) return;
-  tolerant.add(connection);
-  connection.accept = function (this: AmqplibConnection, frame: { channel?: number }) {
-    if (frame.channel && !this.channels?.[frame.channel]) return undefined;
-    return accept.call(this, frame);
-  };
+  /** The managed channel its handler consumes on, once golevelup was handed the handler. */
+  wrapper?: ChannelWrapper;
+  lost?: { cause: LostCause | 'not_started'; detail: string; since: number };
 }
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
+const STALL_CHECK_MS = 2_500;
+const notStarted = () => ({ cause: 'not_started' as const, detail: 'not subscribed yet', since: Date.now() });
 
 /**
  * Keeps every golevelup subscription consuming, and stops them all at shutdown.
@@ -80,12 +41,14 @@ const MAX_RETRY_MS = 30_000;
  * - a consumer the broker cancelled (its queue deleted) is subscribed again once the topology is
  *   declared again (golevelup only ignores the null delivery amqplib hands it);
  * - `state()` says which subscription has no active consumer (readiness is 503 meanwhile);
+ * - a subscription left without a consumer by anything else (a setup that never completed, a
+ *   recovery that raced a reconnect) is found by a periodic check and its channel recycled;
  * - `stopConsuming()` cancels every consumer by its tag (amqp-connection-manager's cancelAll does
  *   not know golevelup's consumers), and from then on a delivery that arrives is handed back
  *   unprocessed (nack, requeue) instead of starting.
  */
 @Injectable()
-export class SubscriptionSupervisor implements OnModuleInit {
+export class SubscriptionSupervisor implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(SubscriptionSupervisor.name);
   private readonly subscriptions = new Map<string, Subscription>();
   /** Live consumers by tag, with the channel each was registered on. */
@@ -94,6 +57,7 @@ export class SubscriptionSupervisor implements OnModuleInit {
   private readonly timers = new Set<NodeJS.Timeout>();
   private retries = 0;
   private stopping = false;
+  private stallCheck?: NodeJS.Timeout;
 
   constructor(
     private readonly amqp: AmqpConnection,
@@ -105,8 +69,7 @@ export class SubscriptionSupervisor implements OnModuleInit {
   ) {
     // Each declared subscription counts from the start: one whose handler never subscribes (none was
     // given, or its queue cannot be consumed) keeps readiness down, naming its queue.
-    for (const { queue } of declared)
-      this.subscriptions.set(queue, { queue, lost: { cause: 'not_started', detail: 'not subscribed yet' } });
+    for (const { queue } of declared) this.subscriptions.set(queue, { queue, lost: notStarted() });
   }
 
   onModuleInit(): void {
@@ -119,8 +82,10 @@ export class SubscriptionSupervisor implements OnModuleInit {
     const createSubscriber = internals.createSubscriber.bind(this.amqp);
     internals.createSubscriber = (handler, options, name, consumeOptions) => {
       const queue = options.queue ?? name;
-      if (!this.subscriptions.has(queue))
-        this.subscriptions.set(queue, { queue, lost: { cause: 'not_started', detail: 'not subscribed yet' } });
+      const subscription = this.subscriptions.get(queue) ?? { queue, lost: notStarted() };
+      this.subscriptions.set(queue, subscription);
+      const channelName = options.queueOptions?.channel;
+      subscription.wrapper = (channelName && this.amqp.managedChannels[channelName]) || this.amqp.managedChannel;
       const direct = this.handling?.direct.handlerFor((options as { name?: string }).name, globalEnhancersOf(this.contexts));
       const inner = direct ?? handler;
       const gated: Handler = (message, delivery, headers) =>
@@ -151,6 +116,16 @@ export class SubscriptionSupervisor implements OnModuleInit {
       }
       void wrapper.addSetup((channel: Channel) => this.watch(wrapper, channel)).catch(() => undefined);
     }
+    this.stallCheck = setInterval(() => {
+      if (this.stopping) return;
+      const connected = Boolean(this.amqp.managedConnection?.connection);
+      const context = { connected, recoveryPending: this.timers.size > 0, logger: this.logger };
+      recoverStalled(this.subscriptions.values(), context, (wrapper) => this.later(() => this.reopen(wrapper), 0));
+    }, STALL_CHECK_MS).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.stallCheck);
   }
 
   /** Up when every subscription has an active consumer. */
@@ -169,6 +144,7 @@ export class SubscriptionSupervisor implements OnModuleInit {
   /** Cancels every consumer; deliveries arriving from now on are handed back without running. */
   async stopConsuming(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.stallCheck);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     const consumers = [...this.consumers.entries()];
@@ -217,7 +193,11 @@ export class SubscriptionSupervisor implements OnModuleInit {
     for (const subscription of this.subscriptions.values()) {
       if (subscription.channel !== channel) continue;
       const detail = error ? `channel closed by the broker: ${error.message}` : 'channel closed';
-      Object.assign(subscription, { consumerTag: undefined, channel: undefined, lost: { cause: 'channel_closed', detail } });
+      Object.assign(subscription, {
+        consumerTag: undefined,
+        channel: undefined,
+        lost: { cause: 'channel_closed', detail, since: Date.now() },
+      });
     }
     if (!this.stopping) this.later(() => this.reopen(wrapper));
   }
@@ -235,6 +215,10 @@ export class SubscriptionSupervisor implements OnModuleInit {
     // A broker-closed channel often means a missing piece (a copy sent to a deleted exchange): the
     // topology is declared again first, so the reopened channel does not run into the same wall.
     await this.topology.ensure('consuming channel closed by the broker');
+    // The wait above can span a reconnect: amqp-connection-manager may have opened the channel (a
+    // second one would leave two consumers and a channel nobody tracks), or the connection may be
+    // another one now (opening on the old one fails and clears the wrapper's state).
+    if (this.stopping || internals._channel || internals._settingUp || this.amqp.managedConnection?.connection !== connection) return;
     await internals._onConnect({ connection });
     if (!internals._channel) this.later(() => this.reopen(wrapper));
   }
@@ -245,7 +229,7 @@ export class SubscriptionSupervisor implements OnModuleInit {
     const subscription = consumer && this.subscriptions.get(consumer.queue);
     if (!subscription || subscription.consumerTag !== consumerTag) return;
     const detail = 'consumer cancelled by the broker (queue deleted?)';
-    Object.assign(subscription, { consumerTag: undefined, lost: { cause: 'cancelled', detail } });
+    Object.assign(subscription, { consumerTag: undefined, lost: { cause: 'cancelled', detail, since: Date.now() } });
     this.logger.warn({ queue: subscription.queue }, detail);
     if (!this.stopping) this.later(() => this.resubscribe(subscription, consumerTag));
   }
@@ -270,8 +254,7 @@ export class SubscriptionSupervisor implements OnModuleInit {
   }
 
   /** Runs a recovery step after a backoff (500 ms doubling to 30 s, reset once all are consuming). */
-  private later(step: () => Promise<void>): void {
-    const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(this.retries++, 10));
+  private later(step: () => Promise<void>, delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(this.retries++, 10))): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       step().catch((error: Error) => this.logger.error({ error: error.message }, 'consumer recovery step failed'));
