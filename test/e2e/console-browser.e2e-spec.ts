@@ -54,7 +54,7 @@ describe('operator console in a browser', () => {
       CONSUMER_RETRY_MAX_DELAY_MS: '100',
       OUTBOX_REPLAY_INTERVAL_MS: '200',
     };
-    consumer = await startApp('consumer', common);
+    consumer = await startApp('consumer', common, { ready: true });
     producer = await startApp('producer', { ...common, CONSOLE_PEER_URL: `http://127.0.0.1:${consumer.port}` });
     browser = await openBrowser();
   });

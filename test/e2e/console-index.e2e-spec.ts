@@ -88,13 +88,17 @@ describe('dead-letter index and queue agreement', () => {
 
   beforeAll(async () => {
     env = await createTestEnv('console-index');
-    consumer = await startApp('consumer', {
-      ...appEnv(env),
-      CONSUMER_SIMULATED_FAILURES: 'on',
-      CONSUMER_MAX_ATTEMPTS: '2',
-      CONSUMER_RETRY_BASE_DELAY_MS: '50',
-      CONSUMER_RETRY_MAX_DELAY_MS: '50',
-    });
+    consumer = await startApp(
+      'consumer',
+      {
+        ...appEnv(env),
+        CONSUMER_SIMULATED_FAILURES: 'on',
+        CONSUMER_MAX_ATTEMPTS: '2',
+        CONSUMER_RETRY_BASE_DELAY_MS: '50',
+        CONSUMER_RETRY_MAX_DELAY_MS: '50',
+      },
+      { ready: true },
+    );
     amqp = await env.amqp();
     index = new DeadLetterIndex(env.redis, 'messaging');
   });

@@ -41,8 +41,8 @@ describe('Redis keys written by the library (bounded growth)', () => {
   beforeAll(async () => {
     env = await createTestEnv('key-growth');
     amqpProxy = await FaultProxy.start(env.amqpPort, env.amqpHost);
-    producer = await startApp('producer', { ...appEnv(env, { amqpPort: amqpProxy.port }), ...SETTINGS });
-    await startApp('consumer', { ...appEnv(env), ...SETTINGS });
+    producer = await startApp('producer', { ...appEnv(env, { amqpPort: amqpProxy.port }), ...SETTINGS }, { ready: true });
+    await startApp('consumer', { ...appEnv(env), ...SETTINGS }, { ready: true });
   });
 
   afterAll(async () => {

@@ -46,7 +46,7 @@ describe('copies with nowhere to go (nothing lost, nothing twice, nothing wrongl
 
   beforeAll(async () => {
     env = await createTestEnv('consumer-copies');
-    consumer = await startApp('consumer', { ...appEnv(env), ...CONSUMER_SETTINGS });
+    consumer = await startApp('consumer', { ...appEnv(env), ...CONSUMER_SETTINGS }, { ready: true });
     connection = await env.amqp();
     channel = await connection.createConfirmChannel();
   });

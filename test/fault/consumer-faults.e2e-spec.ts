@@ -33,7 +33,8 @@ describe('consumer under faults (every message has exactly one effect)', () => {
   let channel: Channel;
   const deadLetters = new Map<string, GetMessage>();
 
-  const startConsumer = () => startApp('consumer', { ...appEnv(env, { redisPort: redisProxy.port }), ...CONSUMER_SETTINGS });
+  const startConsumer = () =>
+    startApp('consumer', { ...appEnv(env, { redisPort: redisProxy.port }), ...CONSUMER_SETTINGS }, { ready: true });
 
   const publishRaw = (body: Buffer, messageId?: string) =>
     channel.publish('messaging.events', 'raw.test', body, { persistent: true, messageId, contentType: 'application/json' });
@@ -62,7 +63,7 @@ describe('consumer under faults (every message has exactly one effect)', () => {
   beforeAll(async () => {
     env = await createTestEnv('consumer-faults');
     redisProxy = await FaultProxy.start(6379);
-    producer = await startApp('producer', { ...appEnv(env), ...CONSUMER_SETTINGS });
+    producer = await startApp('producer', { ...appEnv(env), ...CONSUMER_SETTINGS }, { ready: true });
     consumers = [await startConsumer(), await startConsumer()];
     connection = await env.amqp();
     channel = await connection.createConfirmChannel();

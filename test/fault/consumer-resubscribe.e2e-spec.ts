@@ -55,7 +55,7 @@ describe('the consumer restores its subscription by itself (nothing lost, nothin
 
   beforeAll(async () => {
     env = await createTestEnv('consumer-resubscribe');
-    consumer = await startApp('consumer', { ...appEnv(env), CONSUMER_PREFETCH: '20' });
+    consumer = await startApp('consumer', { ...appEnv(env), CONSUMER_PREFETCH: '20' }, { ready: true });
     connection = await env.amqp();
     channel = await connection.createConfirmChannel();
     await waitFor(async () => (await readiness()).status === 200, { timeoutMs: 10_000, description: 'the consumer to be ready' });

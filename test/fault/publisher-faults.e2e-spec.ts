@@ -46,7 +46,7 @@ describe('publisher under faults (nothing accepted is lost, nothing is processed
     env = await createTestEnv('publisher-faults');
     amqpProxy = await FaultProxy.start(5672);
     redisProxy = await FaultProxy.start(6379);
-    await startApp('consumer', appEnv(env));
+    await startApp('consumer', appEnv(env), { ready: true });
   });
 
   afterEach(() => {

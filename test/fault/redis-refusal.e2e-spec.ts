@@ -72,7 +72,7 @@ describe('consumer while Redis refuses writes (every message once, nothing retri
       startOwnRedis({ label: 'redis-refusal-primary', args: ['--repl-diskless-sync-delay', '0'] }),
     ]);
     admin = server.client();
-    consumer = await startApp('consumer', { ...appEnv(env), REDIS_URL: server.url(0), ...CONSUMER_SETTINGS });
+    consumer = await startApp('consumer', { ...appEnv(env), REDIS_URL: server.url(0), ...CONSUMER_SETTINGS }, { ready: true });
     connection = await env.amqp();
     channel = await connection.createConfirmChannel();
   });

@@ -33,6 +33,12 @@ export interface StartAppOptions {
   waitForHealth?: boolean;
   /** Default 20 000. */
   healthTimeoutMs?: number;
+  /**
+   * Default false: also wait until GET /health answers "ok" (see waitForReady). Live is not ready: a
+   * consumer that is live may not have declared and bound its queues yet, so a message published at
+   * that moment is unroutable and gone; a live producer may still hand its sends to the outbox.
+   */
+  ready?: boolean;
   /** A TypeScript entry point run through ts-node (a fixture app under test/fixtures) instead of the built app of `kind`. */
   entry?: string;
 }
@@ -97,7 +103,9 @@ export async function startApp(kind: AppKind, env: Record<string, string>, opts:
   // start again on another one (only when the port was ours to pick).
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startAppOnce(kind, env, opts);
+      const app = await startAppOnce(kind, env, opts);
+      if (opts.ready) await waitForReady(app, opts.healthTimeoutMs);
+      return app;
     } catch (error) {
       const ours = env[PORT_VARIABLE[kind]] === undefined;
       if (!ours || attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
