@@ -127,7 +127,11 @@ describe('batched consumer under faults (every message has exactly one effect)',
   }, 120_000);
 
   it('SIGKILLed right after each of several Redis cuts mid-batch, then restarted: nothing lost, nothing twice', async () => {
+    // The backlog is all queued before consuming starts: a consumer that kept up with the publishing
+    // would leave nothing to cut in the middle of (and no progress for the rounds to wait for).
+    await consumer!.kill();
     const ids = await publishBacklog(6000);
+    await startConsumer();
     for (let round = 1; round <= 4; round++) {
       await progress(300, `round ${round}: consuming`);
       // The cut fails the batches in flight: their deliveries are held and retried with backoff,
@@ -155,7 +159,10 @@ describe('batched consumer under faults (every message has exactly one effect)',
   }, 240_000);
 
   it('its broker link cut mid-batch, several times: nothing lost, nothing twice', async () => {
+    // As above, the whole backlog is queued first: the consumer is kept off the broker meanwhile.
+    brokerProxy.refuse();
     const ids = await publishBacklog(4000);
+    brokerProxy.accept();
     for (let round = 1; round <= 3; round++) {
       await progress(300, `round ${round}: consuming`);
       brokerProxy.cut();
