@@ -71,6 +71,8 @@ const alertRules = (
   }
 ).groups.flatMap((group) => group.rules);
 
+const BROKER_DEAD_LETTERS = 3;
+
 let env: TestEnv;
 let producer: AppProcess;
 let consumer: AppProcess;
@@ -86,6 +88,18 @@ beforeAll(async () => {
     timeoutMs: 15_000,
     description: 'the message processed',
   });
+  // Three letters the broker dead-lettered by itself, as it does past a delivery limit: through the
+  // dead-letter exchange straight into the DLQ, past every counter of the consumer.
+  const amqp = await env.amqp();
+  const channel = await amqp.createConfirmChannel();
+  for (let n = 0; n < BROKER_DEAD_LETTERS; n++) {
+    channel.publish('messaging.dead-letter', QUEUE, Buffer.from(JSON.stringify({ n })), {
+      persistent: true,
+      messageId: `broker-dead-${n}`,
+    });
+  }
+  await channel.waitForConfirms();
+  await amqp.close();
   exported.producer = (await getUrl(producer.url('/metrics'))).body as string;
   exported.consumer = (await getUrl(consumer.url('/metrics'))).body as string;
 }, 60_000);
@@ -129,6 +143,14 @@ describe('the metric names of the dashboard and the alerts', () => {
         : used.filter((name) => !names.has(name)).map((name) => `${rule.alert}: ${name}`);
     });
     expect(missing).toEqual([]);
+  });
+
+  it('include the depth of each queue on the consumer (messaging_queue_messages): the DLQ holds the letters no counter saw', () => {
+    expect(metricValue(exported.consumer, `messaging_queue_messages{queue="${QUEUE}.dlq",role="dead letters"}`)).toBe(BROKER_DEAD_LETTERS);
+    expect(exported.consumer).toContain(`\nmessaging_queue_messages{queue="${QUEUE}",role="work"} 0\n`);
+    expect(exported.consumer).toMatch(/^messaging_queue_messages\{queue="[^"]+",role="retry delay"\} 0$/m);
+    expect(metricValue(exported.consumer, 'messaging_consumed_total{result="dead_lettered"}')).toBe(0);
+    expect(exported.producer).not.toMatch(/^messaging_queue_messages\{/m);
   });
 
   it('include an active consumer per queue on the consumer (messaging_queue_consumers), and none on the producer', () => {

@@ -12,6 +12,7 @@ import {
   IdempotentHandling,
   InFlightDeliveries,
   SubscriptionHandlersCheck,
+  QueueDepthMetrics,
   SubscriptionSupervisor,
 } from './consuming';
 import { DeadLetterIndex } from './dead-letters';
@@ -131,6 +132,7 @@ const consumingProviders: Provider[] = [
   DeadLetterQueue,
   BackgroundSubscription,
   SubscriptionHandlersCheck,
+  QueueDepthMetrics,
 ];
 
 /**

@@ -12,3 +12,4 @@ export * from './idempotency-guards';
 export * from './non-retryable.error';
 export * from './subscribe.decorator';
 export * from './subscription-handlers-check';
+export * from './queue-depth-metrics';

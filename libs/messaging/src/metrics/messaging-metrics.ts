@@ -6,6 +6,16 @@ export type ConsumeResult = 'processed' | 'duplicate' | 'retried' | 'dead_letter
 /** failed: a nack or return, counted towards parking; deferred: an infrastructure failure, rescheduled without counting. */
 export type ReplayResult = 'published' | 'failed' | 'deferred' | 'parked';
 
+/** Messages ready in one queue of the topology, as the broker answered a passive declare. */
+export interface QueueDepth {
+  queue: string;
+  role: string;
+  messages: number;
+}
+
+/** How long a scrape waits for the broker to answer for the queues' depth. */
+export const QUEUE_READ_TIMEOUT_MS = 2000;
+
 const PROCESSED = { result: 'processed' } as const;
 const DUPLICATE = { result: 'duplicate' } as const;
 const PUBLISHED = { status: 'published' } as const;
@@ -135,6 +145,20 @@ export class MessagingMetrics {
     collect: () => this.collectQueueConsumers(),
   });
   private queueConsumerReader?: () => Iterable<[queue: string, active: number]>;
+  /**
+   * Read from the broker at each scrape by the consuming side (which registers the reader): the
+   * dead-letter queues' depth is what tells letters the broker dead-letters by itself (a delivery
+   * limit reached, a queue's own policy), which no counter of this process sees. A queue that cannot
+   * be read (broker down, queue missing, no answer within QUEUE_READ_TIMEOUT_MS) reports no series.
+   */
+  readonly queueMessages = new Gauge({
+    name: 'messaging_queue_messages',
+    help: 'Messages ready in each queue of the topology (work, dead letters, retry delay), read from the broker at each scrape.',
+    labelNames: ['queue', 'role'] as const,
+    registers: [this.registry],
+    collect: () => this.collectQueueMessages(),
+  });
+  private queueMessagesReader?: () => Promise<Iterable<QueueDepth>>;
   readonly handlerDuration = new Histogram({
     name: 'messaging_handler_duration_seconds',
     help: 'Time a message handler took, successful or not.',
@@ -176,6 +200,24 @@ export class MessagingMetrics {
   /** The consuming side says, at each scrape, how many active consumers each of its queues has. */
   readQueueConsumersFrom(reader: () => Iterable<[queue: string, active: number]>): void {
     this.queueConsumerReader = reader;
+  }
+
+  /** The consuming side says, at each scrape, how many messages its queues hold (see queueMessages). */
+  readQueueMessagesFrom(reader: () => Promise<Iterable<QueueDepth>>): void {
+    this.queueMessagesReader = reader;
+  }
+
+  private async collectQueueMessages(): Promise<void> {
+    const reader = this.queueMessagesReader;
+    if (!reader) return;
+    // A scrape must answer even when the broker does not: a stalled link would hold checkQueue forever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((done) => {
+      timer = setTimeout(() => done(undefined), QUEUE_READ_TIMEOUT_MS);
+    });
+    const depths = await Promise.race([reader().catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
+    this.queueMessages.reset();
+    for (const { queue, role, messages } of depths ?? []) this.queueMessages.set({ queue, role }, messages);
   }
 
   private collectQueueConsumers(): void {

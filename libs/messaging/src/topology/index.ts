@@ -1,3 +1,4 @@
 export * from './topology';
 export * from './topology-keeper';
 export * from './topology-declaration';
+export * from './queue-states';
