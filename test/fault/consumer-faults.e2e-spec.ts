@@ -62,7 +62,7 @@ describe('consumer under faults (every message has exactly one effect)', () => {
 
   beforeAll(async () => {
     env = await createTestEnv('consumer-faults');
-    redisProxy = await FaultProxy.start(6379);
+    redisProxy = await FaultProxy.start(env.redisPort, env.redisHost);
     producer = await startApp('producer', { ...appEnv(env), ...CONSUMER_SETTINGS }, { ready: true });
     consumers = [await startConsumer(), await startConsumer()];
     connection = await env.amqp();
@@ -187,7 +187,7 @@ describe('consumer under faults (every message has exactly one effect)', () => {
 
   it('a consumer started while the broker is refused answers /health 503, then consumes once the broker is back', async () => {
     await Promise.all(consumers.map((consumer) => consumer.kill()));
-    const amqpProxy = await FaultProxy.start(5672);
+    const amqpProxy = await FaultProxy.start(env.amqpPort, env.amqpHost);
     try {
       amqpProxy.refuse();
       const consumer = await startApp('consumer', { ...appEnv(env, { amqpPort: amqpProxy.port }), ...CONSUMER_SETTINGS });

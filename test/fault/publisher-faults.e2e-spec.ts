@@ -44,8 +44,8 @@ describe('publisher under faults (nothing accepted is lost, nothing is processed
 
   beforeAll(async () => {
     env = await createTestEnv('publisher-faults');
-    amqpProxy = await FaultProxy.start(5672);
-    redisProxy = await FaultProxy.start(6379);
+    amqpProxy = await FaultProxy.start(env.amqpPort, env.amqpHost);
+    redisProxy = await FaultProxy.start(env.redisPort, env.redisHost);
     await startApp('consumer', appEnv(env), { ready: true });
   });
 
