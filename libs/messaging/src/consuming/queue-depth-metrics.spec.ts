@@ -1,11 +1,11 @@
 import type { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { loadMessagingSettings } from '../config';
-import { MessagingMetrics } from '../metrics';
+import { MessagingMetrics, QUEUE_READ_TIMEOUT_MS } from '../metrics';
 import { DEPTHS_MAX_AGE_MS, QueueDepthMetrics } from './queue-depth-metrics';
 
 /** A broker connection that answers passive declares from a table; a queue it does not hold is a 404 that closes the channel. */
 function fakeConnection(depths: Map<string, number>) {
-  const calls = { channels: 0, declares: 0 };
+  const calls = { channels: 0 };
   const connection = {
     createChannel: () => {
       calls.channels++;
@@ -14,7 +14,6 @@ function fakeConnection(depths: Map<string, number>) {
         on: () => undefined,
         close: () => Promise.resolve(),
         checkQueue: (queue: string) => {
-          calls.declares++;
           if (!open) return Promise.reject(new Error('channel closed'));
           const messageCount = depths.get(queue);
           if (messageCount === undefined) {
@@ -65,6 +64,25 @@ describe('QueueDepthMetrics', () => {
       expect(await metrics.render()).toContain(line('messaging.consumer', 'work', 5));
       expect(afterOneRead.channels).toBeGreaterThan(0);
       expect(calls.channels).toBe(afterOneRead.channels * 2);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('starts no second read while one is unanswered (a blocked or stalled connection), whatever its age', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    try {
+      let opened = 0;
+      const connection = { createChannel: () => (opened++, new Promise(() => undefined)) };
+      const amqp = { managedConnection: { connection } } as unknown as AmqpConnection;
+      const metrics = new MessagingMetrics();
+      new QueueDepthMetrics(amqp, metrics, settings).onModuleInit();
+      for (let scrape = 0; scrape < 5; scrape++) {
+        const text = metrics.render();
+        await jest.advanceTimersByTimeAsync(QUEUE_READ_TIMEOUT_MS + DEPTHS_MAX_AGE_MS);
+        expect(await text).not.toMatch(/^messaging_queue_messages\{/m);
+      }
+      expect(opened).toBe(1);
     } finally {
       jest.useRealTimers();
     }

@@ -18,7 +18,7 @@ export const DEPTHS_MAX_AGE_MS = 1000;
 export class QueueDepthMetrics implements OnModuleInit {
   private readonly logger = new Logger(QueueDepthMetrics.name);
   private readonly queues: TopologyQueue[];
-  private lastRead?: { at: number; depths: Promise<QueueDepth[]> };
+  private lastRead?: { at: number; pending: boolean; depths: Promise<QueueDepth[]> };
 
   constructor(
     private readonly amqp: AmqpConnection,
@@ -35,12 +35,22 @@ export class QueueDepthMetrics implements OnModuleInit {
   /**
    * The depths of one broker read, shared by the scrapes within DEPTHS_MAX_AGE_MS of it: a client
    * polling /metrics many times a second (a dashboard, a test) costs one channel and one passive
-   * declare per queue a second, not per scrape, on the connection the consumer consumes on.
+   * declare per queue a second, not per scrape, on the connection the consumer consumes on. A read
+   * still unanswered is shared whatever its age: a connection the broker blocks (a memory alarm) or a
+   * stalled link leaves its channel open pending, and one per scrape would pile up until the
+   * connection ran out of channel numbers (the scrape itself gives up after QUEUE_READ_TIMEOUT_MS).
    */
   private depths(): Promise<QueueDepth[]> {
     const now = Date.now();
-    if (!this.lastRead || now - this.lastRead.at >= DEPTHS_MAX_AGE_MS) this.lastRead = { at: now, depths: this.readDepths() };
-    return this.lastRead.depths;
+    const last = this.lastRead;
+    if (last && (last.pending || now - last.at < DEPTHS_MAX_AGE_MS)) return last.depths;
+    const read = { at: now, pending: true, depths: this.readDepths() };
+    read.depths.then(
+      () => (read.pending = false),
+      () => (read.pending = false),
+    );
+    this.lastRead = read;
+    return read.depths;
   }
 
   private async readDepths(): Promise<QueueDepth[]> {
