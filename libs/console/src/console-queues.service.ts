@@ -1,7 +1,7 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import {
   MESSAGING_SETTINGS,
-  readQueueStates,
+  SharedQueueStates,
   topologyQueues,
   type MessagingSettings,
   type QueueState,
@@ -9,18 +9,28 @@ import {
 } from '@app/messaging';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
-/** Depth and consumers of each queue of the topology, live from the broker (see readQueueStates). */
+/** How long a console request waits for the broker's answer about the queues before it shows them as unanswered. */
+export const CONSOLE_QUEUE_READ_TIMEOUT_MS = 2000;
+
+/**
+ * Depth and consumers of each queue of the topology, live from the broker (see readQueueStates). An
+ * open console page polls this every few seconds: a read still unanswered (a connection the broker
+ * blocks, a stalled link) is shared by the polls that follow it, not repeated on a new channel each time.
+ */
 @Injectable()
 export class ConsoleQueues {
   private readonly logger = new Logger(ConsoleQueues.name);
   /** Every subscription's work queue and DLQ (the default one alone unless the app declares more), then the delay queues. */
   private readonly roles: TopologyQueue[];
+  private readonly reads: SharedQueueStates;
 
-  constructor(
-    private readonly amqp: AmqpConnection,
-    @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
-  ) {
+  constructor(amqp: AmqpConnection, @Inject(MESSAGING_SETTINGS) settings: MessagingSettings) {
     this.roles = topologyQueues(settings);
+    this.reads = new SharedQueueStates(
+      () => amqp.managedConnection?.connection,
+      CONSOLE_QUEUE_READ_TIMEOUT_MS,
+      (error) => this.logger.debug({ error: error.message }, 'console queue channel closed by the broker'),
+    );
   }
 
   /** Every queue's state; a queue the broker does not know is reported as such, the others still are. */
@@ -29,9 +39,7 @@ export class ConsoleQueues {
       ...this.roles,
       ...extraDeadLetterQueues.filter((name) => !this.roles.some((r) => r.name === name)).map((name) => ({ name, role: 'dead letters' })),
     ];
-    return readQueueStates(this.amqp.managedConnection.connection, queues, (error) =>
-      this.logger.debug({ error: error.message }, 'console queue channel closed by the broker'),
-    );
+    return this.reads.read(queues);
   }
 
   /** Messages ready in one queue, or undefined when it cannot be read. */

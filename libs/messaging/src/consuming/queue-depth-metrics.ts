@@ -2,8 +2,8 @@ import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { MessagingSettings } from '../config';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
-import { MessagingMetrics, type QueueDepth } from '../metrics';
-import { readQueueStates, topologyQueues, type TopologyQueue } from '../topology';
+import { MessagingMetrics, QUEUE_READ_TIMEOUT_MS, type QueueDepth } from '../metrics';
+import { SharedQueueStates, topologyQueues, type TopologyQueue } from '../topology';
 
 /** How long one read of the queues' depths answers the scrapes that follow it. */
 export const DEPTHS_MAX_AGE_MS = 1000;
@@ -18,14 +18,20 @@ export const DEPTHS_MAX_AGE_MS = 1000;
 export class QueueDepthMetrics implements OnModuleInit {
   private readonly logger = new Logger(QueueDepthMetrics.name);
   private readonly queues: TopologyQueue[];
-  private lastRead?: { at: number; pending: boolean; depths: Promise<QueueDepth[]> };
+  private readonly reads: SharedQueueStates;
+  private lastRead?: { at: number; depths: Promise<QueueDepth[]> };
 
   constructor(
-    private readonly amqp: AmqpConnection,
+    amqp: AmqpConnection,
     private readonly metrics: MessagingMetrics,
     @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
   ) {
     this.queues = topologyQueues(settings);
+    this.reads = new SharedQueueStates(
+      () => amqp.managedConnection?.connection,
+      QUEUE_READ_TIMEOUT_MS,
+      (error) => this.logger.debug({ error: error.message }, 'queue depth channel closed by the broker'),
+    );
   }
 
   onModuleInit(): void {
@@ -36,27 +42,17 @@ export class QueueDepthMetrics implements OnModuleInit {
    * The depths of one broker read, shared by the scrapes within DEPTHS_MAX_AGE_MS of it: a client
    * polling /metrics many times a second (a dashboard, a test) costs one channel and one passive
    * declare per queue a second, not per scrape, on the connection the consumer consumes on. A read
-   * still unanswered is shared whatever its age: a connection the broker blocks (a memory alarm) or a
-   * stalled link leaves its channel open pending, and one per scrape would pile up until the
-   * connection ran out of channel numbers (the scrape itself gives up after QUEUE_READ_TIMEOUT_MS).
+   * still unanswered (a blocked connection, a stalled link) is shared whatever its age (SharedQueueStates).
    */
   private depths(): Promise<QueueDepth[]> {
     const now = Date.now();
-    const last = this.lastRead;
-    if (last && (last.pending || now - last.at < DEPTHS_MAX_AGE_MS)) return last.depths;
-    const read = { at: now, pending: true, depths: this.readDepths() };
-    read.depths.then(
-      () => (read.pending = false),
-      () => (read.pending = false),
-    );
-    this.lastRead = read;
-    return read.depths;
-  }
-
-  private async readDepths(): Promise<QueueDepth[]> {
-    const states = await readQueueStates(this.amqp.managedConnection?.connection, this.queues, (error) =>
-      this.logger.debug({ error: error.message }, 'queue depth channel closed by the broker'),
-    );
-    return states.flatMap((state) => ('messages' in state ? [{ queue: state.name, role: state.role, messages: state.messages }] : []));
+    if (this.lastRead && now - this.lastRead.at < DEPTHS_MAX_AGE_MS) return this.lastRead.depths;
+    const depths = this.reads
+      .read(this.queues)
+      .then((states) =>
+        states.flatMap((state) => ('messages' in state ? [{ queue: state.name, role: state.role, messages: state.messages }] : [])),
+      );
+    this.lastRead = { at: now, depths };
+    return depths;
   }
 }
