@@ -4,9 +4,9 @@ import { postMessage } from '../support/http';
 export interface LoadResult {
   /** ids answered 202, with the status the producer gave. */
   accepted: Map<string, 'published' | 'pending'>;
-  /** requests answered otherwise (503, connection refused while a producer was down...). */
+  /** requests refused: 503 with Retry-After, or no answer (connection refused while a producer was down...). */
   refused: number;
-  /** any answer that the contract does not allow for a POST /messages. */
+  /** any answer that the contract does not allow for a POST /messages (a 503 without Retry-After among them). */
   unexpected: { status: number; body: unknown }[];
 }
 
@@ -37,7 +37,8 @@ export async function sendLoad(options: LoadOptions): Promise<LoadResult> {
         { 'Idempotency-Key': `load-${randomUUID()}` },
       );
       if (response.status === 202) result.accepted.set(response.body.id, response.body.status);
-      else if (response.status === 503 || response.status === 0) result.refused++;
+      // The contract's only refusal of a well-formed message is a 503 with Retry-After (or no answer at all).
+      else if ((response.status === 503 && response.headers.has('retry-after')) || response.status === 0) result.refused++;
       else result.unexpected.push({ status: response.status, body: response.body });
       await options.onProgress?.(i + 1);
     }

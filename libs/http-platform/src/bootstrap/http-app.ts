@@ -34,7 +34,16 @@ export async function startHttpApp(
 ): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     module,
-    new FastifyAdapter({ bodyLimit: settings.publishing.maxBodyBytes, trustProxy: false, maxParamLength: MAX_PARAM_LENGTH }),
+    new FastifyAdapter({
+      bodyLimit: settings.publishing.maxBodyBytes,
+      trustProxy: false,
+      maxParamLength: MAX_PARAM_LENGTH,
+      // While the server closes, a request arriving on a keep-alive connection that is still open is
+      // handled as usual (with `Connection: close`): the publisher and Redis close only after the HTTP
+      // server. Fastify's default answered it a bare 503 without Retry-After, a refusal the contract
+      // does not allow.
+      return503OnClosing: false,
+    }),
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));

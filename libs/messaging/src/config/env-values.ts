@@ -25,17 +25,20 @@ const NAME = /^[a-zA-Z0-9._:-]{1,200}$/;
 /** Only plain decimal digits count as a number: '', '  ', '0x10' and '1e3' are refused, not coerced. */
 const decimal = (value: unknown) => (typeof value === 'string' ? (/^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN) : value);
 
-export const int = (def: number, min: number, max: number) =>
-  z
-    .preprocess(
-      decimal,
-      z
-        .number({ error: 'must be a whole number' })
-        .int('must be a whole number')
-        .min(min, `must be at least ${min}`)
-        .max(max, `must be at most ${max}`),
-    )
-    .default(def);
+const wholeNumber = (min: number, max: number) =>
+  z.preprocess(
+    decimal,
+    z
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
+      .min(min, `must be at least ${min}`)
+      .max(max, `must be at most ${max}`),
+  );
+
+export const int = (def: number, min: number, max: number) => wholeNumber(min, max).default(def);
+
+/** A whole number whose default depends on other settings (undefined when the variable is unset). */
+export const optionalInt = (min: number, max: number) => wholeNumber(min, max).optional();
 
 export const name = (def: string) => z.string().regex(NAME, 'must be 1-200 characters of a-z A-Z 0-9 . _ : -').default(def);
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { amqpUrls, int, name, redisUrl } from './env-values';
+import { amqpUrls, int, name, optionalInt, redisUrl } from './env-values';
 import type { SubscriptionDefinition } from './subscription-definition';
 
 /**
@@ -31,8 +31,11 @@ export const messagingEnvSchema = z.object({
   PUBLISH_MAX_IN_FLIGHT_BYTES: int(64 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
   /** The broker's `max_message_size` (RabbitMQ 4's default: 16 MiB); a body must fit in it with its envelope. */
   RABBITMQ_MAX_MESSAGE_BYTES: int(16 * 1024 * 1024, 4096, 512 * 1024 * 1024),
-  /** A Redis command that takes longer fails, so a request never hangs on Redis. */
-  REDIS_COMMAND_TIMEOUT_MS: int(1000, 50, 60_000),
+  /**
+   * A Redis command that takes longer fails, so a request never hangs on Redis. Default 1000 ms; with
+   * replica acks required, at least REDIS_REPLICA_ACK_TIMEOUT_MS + REPLICA_ACK_MARGIN_MS (redisCommandTimeoutMs).
+   */
+  REDIS_COMMAND_TIMEOUT_MS: optionalInt(50, 60_000),
   /** Replicas that must acknowledge (Redis WAIT) an outbox write before its 202, and a consumer's commit before its ack. */
   REDIS_MIN_REPLICA_ACKS: int(0, 0, 16),
   /** How long to wait for those acknowledgements; a shortfall is a failed write. */
@@ -172,6 +175,22 @@ export interface MessagingSettings {
   console: { peerUrl?: string };
 }
 
+/** What a WAIT's answer may take past its own timeout before the client's command timeout cuts it. */
+export const REPLICA_ACK_MARGIN_MS = 250;
+const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1000;
+
+/**
+ * REDIS_COMMAND_TIMEOUT_MS, or its default: 1000 ms, raised with replica acks required so that the
+ * WAIT's own timeout fits inside it (REDIS_MIN_REPLICA_ACKS=1 alone, with the default ack timeout of
+ * 1000 ms, gives 1250 ms). Set explicitly, a value that contradicts the ack timeout is refused at start.
+ */
+function redisCommandTimeoutMs(env: MessagingEnv): number {
+  if (env.REDIS_COMMAND_TIMEOUT_MS !== undefined) return env.REDIS_COMMAND_TIMEOUT_MS;
+  return env.REDIS_MIN_REPLICA_ACKS > 0
+    ? Math.max(DEFAULT_REDIS_COMMAND_TIMEOUT_MS, env.REDIS_REPLICA_ACK_TIMEOUT_MS + REPLICA_ACK_MARGIN_MS)
+    : DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
+}
+
 /** The settings of a validated environment (load-settings.ts then checks them against each other). */
 export function toSettings(env: MessagingEnv): MessagingSettings {
   return {
@@ -198,7 +217,7 @@ export function toSettings(env: MessagingEnv): MessagingSettings {
       maxMessageBytes: Math.min(env.RABBITMQ_MAX_MESSAGE_BYTES, env.PUBLISH_MAX_IN_FLIGHT_BYTES),
     },
     redis: {
-      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+      commandTimeoutMs: redisCommandTimeoutMs(env),
       minReplicaAcks: env.REDIS_MIN_REPLICA_ACKS,
       replicaAckTimeoutMs: env.REDIS_REPLICA_ACK_TIMEOUT_MS,
     },

@@ -108,6 +108,16 @@ describe('settings that contradict each other', () => {
       expect(message).toContain('(1000 - 250 = 750)');
     });
 
+    it('raises the default command timeout to fit the ack timeout, so REDIS_MIN_REPLICA_ACKS alone starts (the contract sets no other)', () => {
+      expect(loadMessagingSettings({ REDIS_MIN_REPLICA_ACKS: '1' }).redis).toEqual({
+        commandTimeoutMs: 1000 + REPLICA_ACK_MARGIN_MS,
+        minReplicaAcks: 1,
+        replicaAckTimeoutMs: 1000,
+      });
+      expect(loadMessagingSettings({ REDIS_MIN_REPLICA_ACKS: '2', REDIS_REPLICA_ACK_TIMEOUT_MS: '500' }).redis.commandTimeoutMs).toBe(1000);
+      expect(loadMessagingSettings({ REDIS_REPLICA_ACK_TIMEOUT_MS: '5000' }).redis.commandTimeoutMs).toBe(1000);
+    });
+
     it('accepts the margin exactly, and any ack timeout when no replica ack is required', () => {
       const env = { REDIS_MIN_REPLICA_ACKS: '1', REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_REPLICA_ACK_TIMEOUT_MS: '750' };
       expect(loadMessagingSettings(env).redis.replicaAckTimeoutMs).toBe(750);

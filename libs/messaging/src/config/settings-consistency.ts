@@ -1,5 +1,5 @@
 import { InvalidConfigurationError } from './invalid-configuration.error';
-import type { MessagingSettings } from './messaging-settings';
+import { REPLICA_ACK_MARGIN_MS, type MessagingSettings } from './messaging-settings';
 
 /**
  * Bytes the envelope may add to a request body: the id (at most 200 characters), `occurredAt`,
@@ -8,8 +8,7 @@ import type { MessagingSettings } from './messaging-settings';
  */
 export const ENVELOPE_OVERHEAD_BYTES = 1024;
 
-/** What a WAIT's answer may take past its own timeout before the client's command timeout cuts it. */
-export const REPLICA_ACK_MARGIN_MS = 250;
+export { REPLICA_ACK_MARGIN_MS };
 
 /**
  * Renewals of the exclusive guard's lock happen every third of its TTL, and a failed one is tried
