@@ -1,5 +1,5 @@
 import type { AppProcess } from '../support/app-process';
-import { tcpProbe } from '../support/http';
+import { metricValue, tcpProbe } from '../support/http';
 import type { OwnRedis } from '../support/own-redis';
 import { run } from '../support/own-servers';
 import { queueState } from '../support/queue-state';
@@ -66,12 +66,28 @@ async function producersReady(system: HaSystem): Promise<boolean> {
 }
 
 /**
- * The work queue has a consumer of every consumer instance. Asked of the queue itself (a passive
- * declare, answered by its leader): a queue without a leader does not answer.
+ * Every consumer instance consumes the work queue again: each says so itself (its
+ * `messaging_queue_consumers` gauge), and the queue counts at least as many consumers. The count is
+ * asked of the queue itself (a passive declare, answered by its leader: a queue without a leader does
+ * not answer). It is "at least", not "exactly": a consumer whose channel was on the killed node can
+ * stay in the quorum queue's count until that node is up again (its process cannot be told dead while
+ * the node is unreachable), so "exactly" timed the node's restart, not the consumers (seen: 17.4 s,
+ * ending as the killed node came back, with the consumers subscribed again after about a second).
  */
 async function consumersSubscribed(deployment: HaDeployment, system: HaSystem): Promise<boolean> {
-  const consumers = system.apps('consumer').length;
-  return consumers === system.count('consumer') && (await queueState(deployment, WORK_QUEUE))?.consumers === consumers;
+  const consumers = system.apps('consumer');
+  if (consumers.length !== system.count('consumer')) return false;
+  if (!(await Promise.all(consumers.map((app) => consumesWorkQueue(app)))).every(Boolean)) return false;
+  return ((await queueState(deployment, WORK_QUEUE))?.consumers ?? 0) >= consumers.length;
+}
+
+async function consumesWorkQueue(app: AppProcess): Promise<boolean> {
+  try {
+    const response = await fetch(app.url('/metrics'), { signal: AbortSignal.timeout(2000) });
+    return metricValue(await response.text(), `messaging_queue_consumers{queue="${WORK_QUEUE}"}`) >= 1;
+  } catch {
+    return false;
+  }
 }
 
 /** Serving on the broker: both of the above. */
