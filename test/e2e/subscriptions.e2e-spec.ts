@@ -270,3 +270,16 @@ describe('two subscriptions, one message', () => {
     expect((await getUrl(consumer.url('/admin/dlq?subscription=audit'))).body).toEqual({ count: expect.any(Number) });
   });
 });
+
+describe('a subscription declared in code with a bad field', () => {
+  it('stops the start before Nest with exit code 1 and one line naming the field, as a bad variable does', async () => {
+    const bad = await startApp('consumer', { ...appEnv(env), AUDIT_FIXTURE_PREFETCH: '0' }, { entry: FIXTURE, waitForHealth: false });
+    expect(await bad.exited).toBe(1);
+    const lines = bad
+      .output()
+      .trimEnd()
+      .split('\n')
+      .filter((line) => !/^\(node:\d+\)|^\(Use `node --trace/.test(line));
+    expect(lines).toEqual([expect.stringMatching(/^Invalid configuration: subscriptions\[1\]\.prefetch /)]);
+  });
+});

@@ -1,4 +1,4 @@
-import { loadSettingsOrExit, startHttpApp } from '@app/http-platform';
+import { exitOnStartFailure, loadSettingsOrExit, startHttpApp } from '@app/http-platform';
 import { startTracing } from '@app/messaging/tracing';
 import { ConsumerModule } from './consumer.module';
 import { simulatedFailuresEnabled } from './processing/simulated-failure';
@@ -12,4 +12,4 @@ async function bootstrap(): Promise<void> {
   );
 }
 
-void bootstrap();
+bootstrap().catch(exitOnStartFailure);

@@ -1,4 +1,4 @@
-import { loadSettingsOrExit, startHttpApp } from '@app/http-platform';
+import { exitOnStartFailure, loadSettingsOrExit, startHttpApp } from '@app/http-platform';
 import { startTracing } from '@app/messaging/tracing';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { documentSendMessageRoute, SEND_MESSAGE_MODELS } from './messages/send-message.openapi';
@@ -20,4 +20,4 @@ async function bootstrap(): Promise<void> {
   });
 }
 
-void bootstrap();
+bootstrap().catch(exitOnStartFailure);

@@ -153,6 +153,11 @@ export class MessagingModule extends ConfigurableModuleClass implements OnApplic
   }
 
   static forRoot(options: typeof OPTIONS_TYPE): DynamicModule {
+    // The subscriptions are checked here, before Nest starts, so that a bad declaration stops the start
+    // with one line naming its field (InvalidConfigurationError, see exitOnStartFailure), as a bad
+    // variable does; inside Nest's injector it came with Nest's own error and stack. forRootAsync's
+    // settings are known only in the injector: its provider checks them there.
+    resolveSubscriptions(options);
     return MessagingModule.compose(super.forRoot(options), options);
   }
 

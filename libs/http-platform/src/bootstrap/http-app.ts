@@ -44,7 +44,9 @@ export async function startHttpApp(
       // does not allow.
       return503OnClosing: false,
     }),
-    { bufferLogs: true },
+    // A failure while Nest initialises is rethrown (for exitOnStartFailure: exit code 1), not answered
+    // with process.abort() (SIGABRT and a core dump, which an orchestrator reads as a crash).
+    { bufferLogs: true, abortOnError: false },
   );
   app.useLogger(app.get(Logger));
   useStrictJsonBodies(app, settings.publishing.maxBodyBytes);

@@ -10,3 +10,14 @@ export function loadSettingsOrExit(env: NodeJS.ProcessEnv = process.env): Messag
     process.exit(1);
   }
 }
+
+/**
+ * For `bootstrap().catch(exitOnStartFailure)`: a start that failed on its configuration (a subscription
+ * declared in code with a bad field, say) ends with one line naming it and exit code 1, like a bad
+ * variable; anything else with its stack, and exit code 1 too.
+ */
+export function exitOnStartFailure(error: unknown): never {
+  if (error instanceof InvalidConfigurationError) process.stderr.write(`${error.message}\n`);
+  else process.stderr.write(`Start failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+}
