@@ -28,8 +28,8 @@ export class ConsoleQueues {
     this.roles = topologyQueues(settings);
     this.reads = new SharedQueueStates(
       () => amqp.managedConnection?.connection,
-      CONSOLE_QUEUE_READ_TIMEOUT_MS,
       (error) => this.logger.debug({ error: error.message }, 'console queue channel closed by the broker'),
+      CONSOLE_QUEUE_READ_TIMEOUT_MS,
     );
   }
 

@@ -1,6 +1,7 @@
 import { InvalidConfigurationError } from './invalid-configuration.error';
 import { loadMessagingSettings } from './load-settings';
-import { CONSISTENCY_RULES, ENVELOPE_OVERHEAD_BYTES, longestDuplicateGapMs, REPLICA_ACK_MARGIN_MS } from './settings-consistency';
+import { REPLICA_ACK_MARGIN_MS } from './messaging-settings';
+import { CONSISTENCY_RULES, ENVELOPE_OVERHEAD_BYTES, longestDuplicateGapMs } from './settings-consistency';
 
 function refusal(env: NodeJS.ProcessEnv): InvalidConfigurationError {
   try {

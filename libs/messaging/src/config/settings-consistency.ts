@@ -8,8 +8,6 @@ import { REPLICA_ACK_MARGIN_MS, type MessagingSettings } from './messaging-setti
  */
 export const ENVELOPE_OVERHEAD_BYTES = 1024;
 
-export { REPLICA_ACK_MARGIN_MS };
-
 /**
  * Renewals of the exclusive guard's lock happen every third of its TTL, and a failed one is tried
  * again soon after (lock-renewal.ts): four command timeouts per TTL let two tries land in time.

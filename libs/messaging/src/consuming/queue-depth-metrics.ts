@@ -2,7 +2,7 @@ import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { MessagingSettings } from '../config';
 import { MESSAGING_SETTINGS } from '../messaging.constants';
-import { MessagingMetrics, QUEUE_READ_TIMEOUT_MS, type QueueDepth } from '../metrics';
+import { MessagingMetrics, type QueueDepth } from '../metrics';
 import { SharedQueueStates, topologyQueues, type TopologyQueue } from '../topology';
 
 /** How long one read of the queues' depths answers the scrapes that follow it. */
@@ -27,9 +27,9 @@ export class QueueDepthMetrics implements OnModuleInit {
     @Inject(MESSAGING_SETTINGS) settings: MessagingSettings,
   ) {
     this.queues = topologyQueues(settings);
+    // No timeout of its own: the scrape gives up on the depths after QUEUE_READ_TIMEOUT_MS (MessagingMetrics).
     this.reads = new SharedQueueStates(
       () => amqp.managedConnection?.connection,
-      QUEUE_READ_TIMEOUT_MS,
       (error) => this.logger.debug({ error: error.message }, 'queue depth channel closed by the broker'),
     );
   }

@@ -35,7 +35,7 @@ describe('SharedQueueStates', () => {
   it('shares a read still unanswered, whatever its age, and answers each caller within the timeout', async () => {
     jest.useFakeTimers();
     const broker = controlledConnection();
-    const reads = new SharedQueueStates(() => broker.connection, 2000);
+    const reads = new SharedQueueStates(() => broker.connection, undefined, 2000);
     for (let poll = 0; poll < 5; poll++) {
       const states = reads.read([work, letters]);
       await jest.advanceTimersByTimeAsync(2000);
@@ -54,7 +54,7 @@ describe('SharedQueueStates', () => {
 
   it('starts a new read once the last one was answered', async () => {
     const broker = controlledConnection();
-    const reads = new SharedQueueStates(() => broker.connection, 2000);
+    const reads = new SharedQueueStates(() => broker.connection, undefined, 2000);
     const first = reads.read([work]);
     const shared = reads.read([work]);
     broker.answer();
@@ -71,7 +71,7 @@ describe('SharedQueueStates', () => {
 
   it('does not share a read between different queue lists', async () => {
     const broker = controlledConnection();
-    const reads = new SharedQueueStates(() => broker.connection, 2000);
+    const reads = new SharedQueueStates(() => broker.connection, undefined, 2000);
     const both = reads.read([work, letters]);
     const one = reads.read([letters]);
     expect(reads.unanswered).toBe(2);
@@ -81,7 +81,7 @@ describe('SharedQueueStates', () => {
   });
 
   it('reports every queue as not connected while there is no connection', async () => {
-    const reads = new SharedQueueStates(() => undefined, 2000);
+    const reads = new SharedQueueStates(() => undefined, undefined, 2000);
     expect(await reads.read([work])).toEqual([{ ...work, error: 'not connected to the broker' }]);
   });
 });

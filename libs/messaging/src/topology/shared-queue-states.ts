@@ -3,7 +3,8 @@ import { readQueueStates, type QueueState, type TopologyQueue } from './queue-st
 
 /**
  * Broker reads of queue states (readQueueStates) where a read still unanswered is shared by every
- * caller asking for the same queues, whatever its age, and a caller waits at most `timeoutMs` for it.
+ * caller asking for the same queues, whatever its age, and a caller waits at most `timeoutMs` for it
+ * (without one, as long as the read takes: for a caller that bounds the wait itself).
  *
  * Why: a connection the broker blocks (a memory or disk alarm) or a stalled link leaves a read's
  * channel open pending. A page or a scraper polling every few seconds would otherwise add one pending
@@ -16,8 +17,8 @@ export class SharedQueueStates {
 
   constructor(
     private readonly connection: () => ChannelModel | undefined,
-    private readonly timeoutMs: number,
     private readonly onChannelError: (error: Error) => void = () => undefined,
+    private readonly timeoutMs?: number,
   ) {}
 
   read(queues: TopologyQueue[]): Promise<QueueState[]> {
@@ -32,7 +33,7 @@ export class SharedQueueStates {
       this.pending.set(key, started);
       read = started;
     }
-    return this.answeredWithin(read, queues);
+    return this.timeoutMs === undefined ? read : this.answeredWithin(read, queues, this.timeoutMs);
   }
 
   /** Reads still unanswered (a blocked or stalled connection holds each one's channel). */
@@ -40,13 +41,13 @@ export class SharedQueueStates {
     return this.pending.size;
   }
 
-  private answeredWithin(read: Promise<QueueState[]>, queues: TopologyQueue[]): Promise<QueueState[]> {
+  private answeredWithin(read: Promise<QueueState[]>, queues: TopologyQueue[], timeoutMs: number): Promise<QueueState[]> {
     let timer: NodeJS.Timeout | undefined;
     const unanswered = new Promise<QueueState[]>((resolve) => {
       timer = setTimeout(() => {
-        const error = `no answer from the broker within ${this.timeoutMs} ms (a blocked or stalled connection?)`;
+        const error = `no answer from the broker within ${timeoutMs} ms (a blocked or stalled connection?)`;
         resolve(queues.map((queue) => ({ ...queue, error })));
-      }, this.timeoutMs);
+      }, timeoutMs);
     });
     return Promise.race([read, unanswered]).finally(() => clearTimeout(timer));
   }
