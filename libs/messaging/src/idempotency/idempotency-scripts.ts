@@ -31,15 +31,21 @@ local function runEffect(first)
 end`;
 
 /**
- * Commits many ids in one script (one round trip). KEYS are their done marks; ARGV[1] is the TTL,
- * ARGV[2] '1' to refresh a mark found done (so a WAIT after it covers a mark another consumer wrote),
- * ARGV[3] the effects, packed as one MessagePack array (PackedArgs: one argument instead of ~10 per
- * id): per id the number of its effect values, then its commands as above. An id's mark is written
- * right after its own effect, only when that effect succeeded, and only if the id was not done
- * already, so each id keeps the guarantee of a script of its own. Returns one entry per id: 1
- * applied, 0 done already, or its effect's error reply prefixed with EFFECT_ERROR_PREFIX (no mark;
- * the other ids go on). A server refusal (OOM, MISCONF, NOREPLICAS, READONLY) comes at the script's
- * first write, before anything was changed, and fails the whole batch as an infrastructure failure.
+ * Commits many ids in one script (one round trip). ARGV[1] is the TTL, ARGV[2] '1' to refresh a mark
+ * found done (so a WAIT after it covers a mark another consumer wrote), ARGV[3] the batch, packed as
+ * one MessagePack array (PackedArgs: one argument instead of ~10 per id): per id its done mark's key,
+ * the number of its effect values, then its commands as above. The done keys travel in the packed
+ * array rather than as KEYS: ioredis builds a protocol header and a string per KEYS entry, the
+ * largest client cost of a batch after the socket write, and declaring them would buy nothing, as a
+ * batch's keys lie in many hash slots (a batch cannot run on Redis Cluster either way) and the
+ * effect's own keys are undeclared as well.
+ *
+ * An id's mark is written right after its own effect, only when that effect succeeded, and only if
+ * the id was not done already (an id twice in one batch is so applied once), so each id keeps the
+ * guarantee of a script of its own. Returns one entry per id: 1 applied, 0 done already, or its
+ * effect's error reply prefixed with EFFECT_ERROR_PREFIX (no mark; the other ids go on). A server
+ * refusal (OOM, MISCONF, NOREPLICAS, READONLY) comes at the script's first write, before anything
+ * was changed, and fails the whole batch as an infrastructure failure.
  */
 export const COMMIT_BATCH = `
 local refusals = {${SERVER_REFUSAL_CODES.map((code) => `${code} = true`).join(', ')}}
@@ -59,17 +65,20 @@ local function runEffect(first, last)
 end
 local results = {}
 local at = 1
-for m = 1, #KEYS do
-  local last = at + effects[at]
-  if redis.call('EXISTS', KEYS[m]) == 1 then
-    if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[m], ARGV[1]) end
+local m = 0
+while at <= #effects do
+  m = m + 1
+  local key = effects[at]
+  local last = at + 1 + effects[at + 1]
+  if redis.call('EXISTS', key) == 1 then
+    if ARGV[2] == '1' then redis.call('EXPIRE', key, ARGV[1]) end
     results[m] = 0
   else
-    local failure = runEffect(at + 1, last)
+    local failure = runEffect(at + 2, last)
     if failure then
       results[m] = failure
     else
-      redis.call('SET', KEYS[m], '1', 'EX', ARGV[1])
+      redis.call('SET', key, '1', 'EX', ARGV[1])
       results[m] = 1
     end
   end

@@ -93,6 +93,14 @@ describe('IdempotencyStore.commit, batched', () => {
     expect(await redis.xlen(STREAM)).toBe(2);
   });
 
+  it('applies an id that comes twice in one batch once (a redelivery beside the original)', async () => {
+    const store = new IdempotencyStore(redis, PREFIX, 3600, undefined, { maxSize: 100, flushMs: 0 });
+    await store.commit('warm-up', []);
+    const results = await Promise.all([store.commit('twice', [xadd('twice')]), store.commit('twice', [xadd('twice')])]);
+    expect(results).toEqual([true, false]);
+    expect(await redis.xlen(STREAM)).toBe(1);
+  });
+
   it('rejects every commit of a batch whose script failed for Redis (nothing written)', async () => {
     const client = redis.duplicate();
     const store = new IdempotencyStore(client, PREFIX, 3600, undefined, { maxSize: 100, flushMs: 0 });

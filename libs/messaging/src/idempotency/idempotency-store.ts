@@ -20,7 +20,7 @@ export type RenewResult = 'renewed' | 'done' | 'reacquired' | 'taken';
  */
 
 type IdempotencyRedis = Redis & {
-  idemCommitBatch(numberOfKeys: number, ...keysThenArgs: (string | number | Buffer)[]): Promise<(number | string)[]>;
+  idemCommitBatch(ttlSeconds: number, refresh: '0' | '1', packed: Buffer): Promise<(number | string)[]>;
   idemClaim(done: string, lock: string, token: string, ttlMs: number): Promise<ClaimResult>;
   idemComplete(done: string, lock: string, token: string, ttl: number, ...effect: (string | number)[]): Promise<CompleteResult>;
   idemRelease(lock: string, token: string): Promise<number>;
@@ -61,7 +61,7 @@ export class IdempotencyStore {
     /** Told how many commits each batch carries (messaging_guard_commit_batch_size). */
     onBatch?: (size: number) => void,
   ) {
-    redis.defineCommand('idemCommitBatch', { lua: COMMIT_BATCH });
+    redis.defineCommand('idemCommitBatch', { numberOfKeys: 0, lua: COMMIT_BATCH });
     redis.defineCommand('idemClaim', { numberOfKeys: 2, lua: CLAIM });
     redis.defineCommand('idemComplete', { numberOfKeys: 2, lua: COMPLETE });
     redis.defineCommand('idemRelease', { numberOfKeys: 1, lua: RELEASE });
@@ -81,12 +81,11 @@ export class IdempotencyStore {
 
   private async commitBatch(batch: PendingCommit[]): Promise<(boolean | Error)[]> {
     const refresh = this.replicaAcks?.required ? '1' : '0';
-    const keys: string[] = new Array<string>(batch.length);
     const effects = this.packed;
     effects.begin();
     for (let m = 0; m < batch.length; m++) {
       const { id, commands } = batch[m];
-      keys[m] = this.doneKey(id);
+      effects.string(this.doneKey(id));
       let values = 0;
       for (const command of commands) values += command.length + 1;
       effects.integer(values);
@@ -95,7 +94,7 @@ export class IdempotencyStore {
         for (const arg of command) effects.string(arg);
       }
     }
-    const replies = await this.redis.idemCommitBatch(batch.length, ...keys, this.doneTtlSeconds, refresh, effects.finish());
+    const replies = await this.redis.idemCommitBatch(this.doneTtlSeconds, refresh, effects.finish());
     // Marks written or found (and refreshed): one WAIT covers them all before any is acknowledged.
     if (this.replicaAcks?.required && replies.some((reply) => typeof reply === 'number')) await this.replicaAcks.confirm();
     return replies.map((reply) => (typeof reply === 'string' ? new EffectReply(reply) : reply === 1));

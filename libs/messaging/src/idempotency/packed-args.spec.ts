@@ -38,6 +38,14 @@ describe('PackedArgs', () => {
     expect(unpack(packed.finish())).toEqual([3, 'XADD', 's:ünïcødé 🚀', '', '42', 70_000]);
   });
 
+  it('packs short ASCII strings, strings around the short limit and non-ASCII after ASCII the same way', () => {
+    const packed = new PackedArgs();
+    packed.begin();
+    const values = ['a'.repeat(64), 'b'.repeat(65), 'abc€', `${'x'.repeat(63)}é`, 'messaging:{0b7e1c2a}:done'];
+    for (const value of values) packed.string(value);
+    expect(unpack(packed.finish())).toEqual(values);
+  });
+
   it('starts each batch afresh, and grows for a batch larger than its buffer', () => {
     const packed = new PackedArgs();
     packed.begin();

@@ -6,6 +6,26 @@ const INITIAL_BYTES = 16 * 1024;
 /** A buffer grown past this for one big batch is given back at the next one. */
 const KEPT_BYTES = 1024 * 1024;
 
+/** Strings up to this long are tried byte by byte in JavaScript (see writeShortAscii). */
+const SHORT_STRING = 64;
+
+/**
+ * Writes a short all-ASCII string byte by byte and returns its length; undefined (nothing to keep)
+ * when it is longer or holds another character, for Buffer.write to do. A batch is mostly short
+ * ASCII strings (command names, keys, ids, types), and for those a call into Buffer.write's native
+ * UTF-8 encoder costs more than the copy itself.
+ */
+function writeShortAscii(buffer: Buffer, text: string, at: number): number | undefined {
+  const length = text.length;
+  if (length > SHORT_STRING) return undefined;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) return undefined;
+    buffer[at + i] = code;
+  }
+  return length;
+}
+
 /**
  * Packs a batch's script arguments into one MessagePack array (strings and non-negative integers),
  * which the script opens with `cmsgpack.unpack` (built into Redis's Lua). Sent as one Buffer
@@ -34,7 +54,7 @@ export class PackedArgs {
     const text = typeof value === 'string' ? value : String(value);
     this.reserve(HEADER_BYTES + text.length * 3);
     const start = this.offset;
-    const written = this.buffer.write(text, start + HEADER_BYTES);
+    const written = writeShortAscii(this.buffer, text, start + HEADER_BYTES) ?? this.buffer.write(text, start + HEADER_BYTES);
     this.buffer[start] = STR32;
     this.buffer.writeUInt32BE(written, start + 1);
     this.offset = start + HEADER_BYTES + written;

@@ -1,4 +1,14 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Span, type TextMapGetter } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type TextMapGetter,
+} from '@opentelemetry/api';
 import type { ConsumeMessage } from 'amqplib';
 import { correlationIdOfDelivery, HEADERS } from '../envelope';
 import { ATTR, RABBITMQ } from './message-attributes';
@@ -46,13 +56,18 @@ function processAttributes(delivery: ConsumeMessage, messageId: string): Attribu
  * delivery (a handler that does not take `@RabbitRequest()`) or a recording span (tracing off), the
  * handling runs as it is.
  */
-export async function traceDelivery(messageId: string, delivery: ConsumeMessage | undefined, handle: () => Promise<void>): Promise<void> {
+export function traceDelivery(messageId: string, delivery: ConsumeMessage | undefined, handle: () => Promise<void>): Promise<void> {
   if (delivery === undefined) return handle();
   const parent = propagation.extract(ROOT_CONTEXT, delivery.properties.headers ?? {}, HEADER_GETTER);
   const destination = delivery.fields.exchange || delivery.fields.routingKey;
   const span = tracer.startSpan(`process ${destination}`, { kind: SpanKind.CONSUMER }, parent);
+  // Not async itself: with tracing off the handling's own promise is returned, without a frame around it.
   if (!span.isRecording()) return handle();
   span.setAttributes(processAttributes(delivery, messageId));
+  return inSpan(span, parent, delivery, handle);
+}
+
+async function inSpan(span: Span, parent: Context, delivery: ConsumeMessage, handle: () => Promise<void>): Promise<void> {
   try {
     await context.with(trace.setSpan(parent, span), handle);
   } catch (error) {
