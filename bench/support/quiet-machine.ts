@@ -20,9 +20,9 @@ function cpuJiffies(): { busy: number; total: number } {
 
 /**
  * Waits until the whole machine has been quiet (under a fifth of its CPU busy) for one 250 ms window,
- * at most 10 s, and returns how long that took. A side that goes right after the other one otherwise
- * inherits the broker's work after that side's burst (a purge, its log written to segment files):
- * the drain's stalled project rounds all came right after a baseline round.
+ * at most 10 s, and returns how long that took. The drain's stalled project rounds all came right
+ * after a baseline round; if the broker's work after that burst (a purge, its log written to segment
+ * files) is the cause, this keeps it out of the next side's clock, and the rounds table shows the wait.
  */
 export async function untilMachineQuiet(): Promise<number> {
   const started = performance.now();
